@@ -1,0 +1,20 @@
+/** Time as the token logic sees it: injectable so that tests drive it without sleeping. */
+export interface Clock {
+  now(): number
+  /** Runs `fn` after `ms`; returns a function that cancels it. Timers never keep the process alive. */
+  schedule(fn: () => void, ms: number): () => void
+  sleep(ms: number): Promise<void>
+}
+
+// setTimeout overflows (and fires at once) past 2^31-1 ms, about 24.8 days.
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  schedule(fn, ms) {
+    const timer = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS))
+    timer.unref()
+    return () => clearTimeout(timer)
+  },
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref()),
+}
