@@ -1,0 +1,56 @@
+import fastifyEnv from '@fastify/env'
+import { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Dispatcher } from 'undici'
+import { EnvSchema } from './config/env.js'
+import type { EnvSource } from './config/secrets.js'
+import { BODY_LIMIT } from './http/errors.js'
+import http from './http/index.js'
+import brokerConfig from './plugins/broker-config.js'
+import dispatcherPlugin from './plugins/dispatcher.js'
+import metricsPlugin from './plugins/metrics.js'
+import storePlugin from './plugins/store.js'
+import tokensPlugin from './plugins/tokens.js'
+import type { Clock } from './tokens/clock.js'
+
+export interface AppOptions {
+  /** The environment to configure from (server.ts passes process.env; tests pass their own). */
+  env: EnvSource
+  /** Test seams: time, randomness and the upstream connection pool. */
+  clock?: Clock
+  random?: () => number
+  dispatcher?: Dispatcher
+}
+
+const VERBOSE = new Set(['debug', 'trace'])
+
+/** Fastify settings the app relies on, for server.ts and for tests that build the app. */
+export const serverOptions = () =>
+  ({
+    bodyLimit: BODY_LIMIT,
+    // Long enough that an over-long credential id is refused by its schema (400), not unrouted (404).
+    routerOptions: { maxParamLength: 1000 },
+    // Keep answering (readiness says "draining") while in-flight work finishes on close.
+    return503OnClosing: false,
+    // The hot path stays quiet: a line per request only when someone asked for debug.
+    logController: new LogController({
+      disableRequestLogging: (request) => !VERBOSE.has(request.log.level),
+    }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, allErrors: false } },
+  }) satisfies FastifyServerOptions
+
+/**
+ * The broker as a plugin: configuration, infrastructure clients, the token manager and the HTTP
+ * API. It never listens; server.ts (the process) and the tests decide how it is served.
+ */
+async function app(fastify: FastifyInstance, opts: AppOptions) {
+  await fastify.register(fastifyEnv, { schema: EnvSchema, data: opts.env })
+  await fastify.register(brokerConfig, { env: opts.env })
+  await fastify.register(dispatcherPlugin, { dispatcher: opts.dispatcher })
+  await fastify.register(storePlugin, { clock: opts.clock })
+  await fastify.register(metricsPlugin)
+  await fastify.register(tokensPlugin, { clock: opts.clock, random: opts.random })
+  await fastify.register(http)
+}
+
+export default fp(app, { name: 'token-broker', fastify: '5.x' })

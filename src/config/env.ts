@@ -1,0 +1,33 @@
+import { type Static, Type } from '@sinclair/typebox'
+
+const DEFAULT_ALLOWED_CIDRS = '127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/**
+ * The environment, as validated at start by @fastify/env. This schema is the single source of the
+ * variables' names, defaults, checks and TypeScript types. Values that need more than a schema can
+ * say (CIDR lists, the encryption key's length, TRUST_PROXY's forms) are checked in settings.ts.
+ */
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  BROKER_CONFIG: Type.String({ minLength: 1, default: 'broker.config.json' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$' })),
+  REDIS_KEY_PREFIX: Type.String({ minLength: 1, maxLength: 200, default: 'token-broker:' }),
+  TOKEN_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ALLOWED_CIDRS: Type.String({ minLength: 1, default: DEFAULT_ALLOWED_CIDRS }),
+  TRUST_PROXY: Type.String({ minLength: 1, default: 'false' }),
+  REFRESH_MARGIN: Type.Number({ exclusiveMinimum: 0, maximum: 0.9, default: 0.2 }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  LOG_LEVEL: Type.Unsafe<(typeof LOG_LEVELS)[number]>({ type: 'string', enum: [...LOG_LEVELS], default: 'info' }),
+  ALLOW_INSECURE_UPSTREAM: Type.Boolean({ default: false }),
+})
+
+export type Env = Static<typeof EnvSchema>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Env
+  }
+}

@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Client } from '../config/types.js'
+import { authenticate } from './auth.js'
+import { errorHandler, notFoundHandler } from './error-handler.js'
+import { BadRequest, Forbidden, Unauthenticated } from './errors.js'
+import credentialRoutes from './routes/credentials.js'
+import healthRoutes from './routes/health.js'
+import tokenRoutes from './routes/tokens.js'
+import { ErrorBody } from './schemas.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    client: Client
+  }
+}
+
+async function http(fastify: FastifyInstance) {
+  fastify.addSchema(ErrorBody)
+  fastify.setErrorHandler(errorHandler)
+  fastify.setNotFoundHandler(notFoundHandler)
+
+  // An empty JSON body is a valid "no options" refresh; anything else must parse.
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = (body as string).trim()
+    if (text === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch {
+      done(new BadRequest('the body is not valid JSON'), undefined)
+    }
+  })
+
+  // Every route, health and metrics included, is for allowed source addresses only.
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    if (fastify.broker.allowed(request.ip)) return done()
+    done(new Forbidden('the source address is not allowed to call the broker'))
+  })
+
+  await fastify.register(healthRoutes)
+  await fastify.register(async function v1(scope) {
+    scope.decorateRequest('client', null as unknown as Client)
+    scope.addHook('onRequest', (request, _reply, done) => {
+      const client = authenticate(fastify.broker.config.clients, request.headers.authorization)
+      if (!client) return done(new Unauthenticated())
+      request.client = client
+      done()
+    })
+    await scope.register(tokenRoutes)
+    await scope.register(credentialRoutes)
+  })
+}
+
+export default fp(http, { name: 'http', dependencies: ['tokens', 'metrics', 'broker-config'] })

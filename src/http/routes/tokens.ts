@@ -1,0 +1,60 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { BODY_LIMIT, CredentialNotFound, Forbidden } from '../errors.js'
+import { mayUse } from '../auth.js'
+import { present } from '../present.js'
+import { CredentialParams, errors, RefreshBody, TokenQuery, TokenResponse } from '../schemas.js'
+
+const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { tokens } = fastify
+
+  /** 404 before 403: an unknown credential is reported as such to any authenticated client. */
+  function credentialFor(id: string, request: { client: import('../../config/types.js').Client }) {
+    const credential = fastify.broker.config.credentials.get(id)
+    if (!credential || !tokens.has(id)) throw new CredentialNotFound(id)
+    if (!mayUse(request.client, id)) {
+      throw new Forbidden(`client "${request.client.id}" may not use credential "${id}"`)
+    }
+    return credential
+  }
+
+  fastify.get(
+    '/v1/tokens/:credential',
+    {
+      schema: {
+        params: CredentialParams,
+        querystring: TokenQuery,
+        response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 413, 502, 503) },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.credential
+      const credential = credentialFor(id, request)
+      const minTtl = request.query.min_ttl
+      // The hot path: a token from memory, no await, no I/O.
+      const token = tokens.peek(id, minTtl) ?? (await tokens.get(id, minTtl))
+      reply.header('cache-control', 'no-store')
+      return present(credential, token, Date.now())
+    },
+  )
+
+  fastify.post(
+    '/v1/tokens/:credential/refresh',
+    {
+      bodyLimit: BODY_LIMIT,
+      schema: {
+        params: CredentialParams,
+        body: RefreshBody,
+        response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 413, 502, 503) },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.credential
+      const credential = credentialFor(id, request)
+      const token = await tokens.refresh(id, request.body?.rejected_token)
+      reply.header('cache-control', 'no-store')
+      return present(credential, token, Date.now())
+    },
+  )
+}
+
+export default tokenRoutes

@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { loadBrokerConfig } from '../config/broker-file.js'
+import { ConfigError } from '../config/errors.js'
+import { type AddressCheck, parseAllowedCidrs } from '../config/network.js'
+import type { EnvSource } from '../config/secrets.js'
+import type { BrokerConfig } from '../config/types.js'
+
+export interface BrokerState {
+  /** The credentials and clients in force; replaced whole on reload. */
+  config: BrokerConfig
+  /** Whether a source address may call the broker (ALLOWED_CIDRS). */
+  allowed: AddressCheck
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    broker: BrokerState
+  }
+}
+
+export interface BrokerConfigOptions {
+  env: EnvSource
+}
+
+/** Loads BROKER_CONFIG and ALLOWED_CIDRS: the settings that need more than the env schema. */
+async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions) {
+  const { config: env } = fastify
+  if (env.TOKEN_ENCRYPTION_KEY !== undefined) {
+    const key = Buffer.from(env.TOKEN_ENCRYPTION_KEY, 'base64')
+    if (key.length !== 32 || key.toString('base64') !== env.TOKEN_ENCRYPTION_KEY) {
+      throw new ConfigError('TOKEN_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes')
+    }
+  }
+  const allowed = parseAllowedCidrs(env.ALLOWED_CIDRS)
+  const config = await loadBrokerConfig({
+    path: env.BROKER_CONFIG,
+    env: opts.env,
+    allowInsecureUpstream: env.ALLOW_INSECURE_UPSTREAM,
+  })
+  fastify.decorate('broker', { config, allowed })
+}
+
+export default fp(brokerConfig, { name: 'broker-config', dependencies: ['@fastify/env'] })

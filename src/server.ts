@@ -1,0 +1,52 @@
+import closeWithGrace from 'close-with-grace'
+import Fastify from 'fastify'
+import app, { serverOptions } from './app.js'
+import { LOG_LEVELS } from './config/env.js'
+import { describeStartupError } from './config/errors.js'
+import { parseTrustProxy, type TrustProxy } from './config/network.js'
+import { loggerOptions } from './log/options.js'
+
+/** Shutdown must finish well inside the 10 s orchestrators usually allow. */
+const GRACE_MS = 8_000
+
+// The logger and trustProxy are needed before @fastify/env validates the environment; read them
+// leniently here and let the schema refuse bad values a moment later, with a clear message.
+const env = process.env
+const level = (LOG_LEVELS as readonly string[]).includes(env.LOG_LEVEL ?? '') ? env.LOG_LEVEL! : 'info'
+let trustProxy: TrustProxy = false
+try {
+  trustProxy = parseTrustProxy(env.TRUST_PROXY ?? 'false')
+} catch {
+  // Refused below by the schema check with its own message.
+}
+
+const fastify = Fastify({
+  ...serverOptions(),
+  logger: loggerOptions(level),
+  trustProxy,
+  // Internal callers keep connections open; outlive common load-balancer idle timeouts.
+  keepAliveTimeout: 65_000,
+  requestTimeout: 60_000,
+})
+
+try {
+  await fastify.register(app, { env })
+  if (env.TRUST_PROXY !== undefined) parseTrustProxy(env.TRUST_PROXY)
+  await fastify.ready()
+} catch (err) {
+  process.stderr.write(`token-broker: ${describeStartupError(err)}\n`)
+  process.exit(1)
+}
+
+closeWithGrace({ delay: GRACE_MS }, async ({ signal, err }) => {
+  if (err) fastify.log.error({ err }, 'closing after an unexpected error')
+  else fastify.log.info({ signal }, 'shutting down')
+  await fastify.close()
+})
+
+try {
+  await fastify.listen({ port: fastify.config.PORT, host: fastify.config.HOST })
+} catch (err) {
+  process.stderr.write(`token-broker: cannot listen on ${fastify.config.HOST}:${fastify.config.PORT}: ${(err as Error).message}\n`)
+  process.exit(1)
+}

@@ -1,0 +1,19 @@
+/** Retry delays inside one mint: exponential with full jitter, so replicas and credentials spread out. */
+export function fullJitter(attempt: number, random: () => number, baseMs = 250, capMs = 4000): number {
+  return Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt))
+}
+
+export const REJECTED_BRAKE_MS = 30_000
+const TRANSIENT_BRAKE_CAP_MS = 60_000
+const RETRY_AFTER_CAP_MS = 10 * 60_000
+
+/**
+ * How long a credential rests after a failed mint before anything (caller or timer) may try
+ * upstream again. Rejected secrets wait 30 s; transient failures 1 s, 2 s, 4 s … up to 60 s, or
+ * longer when upstream asked for it with Retry-After.
+ */
+export function failureBrakeMs(rejected: boolean, consecutiveFailures: number, retryAfterMs?: number): number {
+  if (rejected) return REJECTED_BRAKE_MS
+  const exponential = Math.min(TRANSIENT_BRAKE_CAP_MS, 1000 * 2 ** Math.max(0, consecutiveFailures - 1))
+  return Math.max(exponential, Math.min(retryAfterMs ?? 0, RETRY_AFTER_CAP_MS))
+}

@@ -1,0 +1,29 @@
+import type { Clock } from './clock.js'
+
+/** Lets a replica waiting on another's mint wake up as soon as the new token is announced. */
+export function createNotices(clock: Clock) {
+  const waiting = new Map<string, Set<() => void>>()
+  return {
+    /** Resolves when `id` is announced, or after `ms`, whichever is first. */
+    wait(id: string, ms: number): Promise<void> {
+      return new Promise((resolve) => {
+        let set = waiting.get(id)
+        if (!set) waiting.set(id, (set = new Set()))
+        const waiters = set
+        const done = () => {
+          cancel()
+          waiters.delete(done)
+          if (waiters.size === 0 && waiting.get(id) === waiters) waiting.delete(id)
+          resolve()
+        }
+        const cancel = clock.schedule(done, ms)
+        waiters.add(done)
+      })
+    },
+    notify(id: string): void {
+      for (const wake of [...(waiting.get(id) ?? [])]) wake()
+    },
+  }
+}
+
+export type Notices = ReturnType<typeof createNotices>
