@@ -1,0 +1,241 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import {
+  type Answer,
+  defaultLifetime,
+  errorAnswer,
+  grantAnswer,
+  type Kind,
+  malformedAnswer,
+  parseEqpRequest,
+  parseImsRequest,
+  rejectAnswer,
+} from './answers.js'
+import { type Behaviour, parseBehaveRequest } from './behaviour.js'
+
+export type { Behaviour, MalformedKind } from './behaviour.js'
+
+export interface SimulatorOptions {
+  /** Expected secret per id. When absent, any non-empty secret is accepted. */
+  secrets?: Record<string, string> | ((id: string) => string | undefined)
+}
+
+/** One token request received; never holds a secret or a token. */
+export interface SimulatedRequest {
+  id: string
+  kind: Kind
+  at: number
+  ok: boolean
+}
+
+export interface Simulator {
+  /** Resolves with the base URL, e.g. `http://127.0.0.1:43123`. */
+  listen(port?: number, host?: string): Promise<string>
+  /** Also ends hanging requests and open keep-alive sockets, so tests never wait on them. */
+  close(): Promise<void>
+  /** The base URL; throws before listen(). */
+  readonly url: string
+  /** Merges into the behaviour for `id` (an IMS client_id or EQP appId), or for every id with '*'. */
+  behave(id: string, b: Partial<Behaviour>): void
+  /** Back to 'ok' for everyone, counters and log cleared. */
+  reset(): void
+  /** Token requests received (every outcome), in total or for one id. */
+  mints(id?: string): number
+  /** Tokens issued, in total or for one id. */
+  issued(id?: string): number
+  readonly requests: readonly SimulatedRequest[]
+}
+
+const PATHS: Readonly<Record<string, Kind>> = { '/ims/token/v3': 'ims', '/rest/v1/app/session/token': 'eqp' }
+const MAX_BODY = 64 * 1024
+const MAX_LOG = 1000
+
+class BodyTooLarge extends Error {}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    // Keep draining so the answer can still be written on this connection.
+    if (size <= MAX_BODY) chunks.push(chunk as Buffer)
+  }
+  if (size > MAX_BODY) throw new BodyTooLarge()
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function send(res: ServerResponse, a: Answer, headers: Record<string, string> = {}): void {
+  if (res.destroyed || res.headersSent) return
+  res.writeHead(a.status, { 'content-type': a.contentType, 'cache-control': 'no-store', ...headers })
+  res.end(a.body)
+}
+
+const sendJson = (res: ServerResponse, status: number, body: unknown): void =>
+  send(res, { status, contentType: 'application/json', body: JSON.stringify(body) })
+
+const increment = (m: Map<string, number>, id: string): void => {
+  m.set(id, (m.get(id) ?? 0) + 1)
+}
+const count = (m: Map<string, number>, id?: string): number =>
+  id === undefined ? [...m.values()].reduce((a, b) => a + b, 0) : (m.get(id) ?? 0)
+
+/** A stand-in for Adobe IMS and EQP token endpoints, with switches to make them misbehave. */
+export function createSimulator(opts: SimulatorOptions = {}): Simulator {
+  const behaviours = new Map<string, Behaviour>()
+  const minted = new Map<string, number>()
+  const issuedBy = new Map<string, number>()
+  const log: SimulatedRequest[] = []
+  const timers = new Set<NodeJS.Timeout>()
+  let baseUrl: string | undefined
+  let closing = false
+
+  const expectedSecret = (id: string): string | undefined => {
+    const s = opts.secrets
+    if (typeof s === 'function') return s(id)
+    return s !== undefined && Object.hasOwn(s, id) ? s[id] : undefined
+  }
+  const secretOk = (id: string, secret: string): boolean =>
+    // Plain comparison is fine here: this is a test double, not a place secrets need protecting.
+    opts.secrets === undefined ? secret !== '' : secret !== '' && expectedSecret(id) === secret
+  const behaviourFor = (id: string): Behaviour => behaviours.get(id) ?? behaviours.get('*') ?? { mode: 'ok' }
+
+  const delay = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => {
+        timers.delete(t)
+        resolve()
+      }, ms)
+      timers.add(t)
+    })
+
+  async function tokenRequest(
+    kind: Kind,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: string,
+  ): Promise<void> {
+    const parsed =
+      kind === 'ims'
+        ? parseImsRequest(req.headers['content-type'], body)
+        : parseEqpRequest(req.headers.authorization, req.headers['content-type'], body)
+    const { id } = parsed
+    increment(minted, id)
+    const record = (ok: boolean): void => {
+      log.push({ id, kind, at: Date.now(), ok })
+      if (log.length > MAX_LOG) log.shift()
+      if (ok) increment(issuedBy, id)
+    }
+
+    const b = behaviourFor(id)
+    if (b.mode === 'hang') return record(false) // never answered; close() ends the socket
+    if (b.latencyMs) await delay(b.latencyMs)
+    if (closing) return
+
+    let answer: Answer
+    if (b.mode === 'error5xx') {
+      answer = errorAnswer(kind, b.status ?? 503, 'server_error', 'Service unavailable')
+    } else if (b.mode === 'rate_limited') {
+      answer = errorAnswer(kind, 429, 'too_many_requests', 'Too many requests')
+    } else if (parsed.problem) {
+      answer = parsed.problem
+    } else if (b.mode === 'reject' || !secretOk(id, parsed.secret)) {
+      answer = rejectAnswer(kind, b.mode === 'reject' ? b.status : undefined)
+    } else if (b.mode === 'malformed') {
+      answer = malformedAnswer(kind, id, b.malformed ?? 'not_json', defaultLifetime(kind, parsed))
+    } else {
+      answer = grantAnswer(kind, id, b.expiresIn ?? defaultLifetime(kind, parsed))
+    }
+    const ok = b.mode === 'ok' && answer.status === 200
+    record(ok)
+    const throttled = b.mode === 'error5xx' || b.mode === 'rate_limited'
+    send(res, answer, throttled && b.retryAfter !== undefined ? { 'retry-after': String(b.retryAfter) } : {})
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!
+    let body: string
+    try {
+      body = await readBody(req)
+    } catch (err) {
+      if (err instanceof BodyTooLarge) return sendJson(res, 413, { error: 'payload_too_large' })
+      throw err
+    }
+    const kind = PATHS[path]
+    if (kind !== undefined && req.method === 'POST') return tokenRequest(kind, req, res, body)
+
+    if (path === '/__sim/stats' && req.method === 'GET') {
+      return sendJson(res, 200, { mints: Object.fromEntries(minted), issued: Object.fromEntries(issuedBy) })
+    }
+    if (path === '/__sim/reset' && req.method === 'POST') {
+      sim.reset()
+      return sendJson(res, 200, { ok: true })
+    }
+    if (path === '/__sim/behave' && req.method === 'POST') {
+      let json: unknown
+      try {
+        json = JSON.parse(body)
+      } catch {
+        return sendJson(res, 400, { error: 'body is not JSON' })
+      }
+      const parsed = parseBehaveRequest(json)
+      if (typeof parsed === 'string') return sendJson(res, 400, { error: parsed })
+      sim.behave(parsed.id, parsed.behaviour)
+      return sendJson(res, 200, { ok: true, id: parsed.id, behaviour: behaviours.get(parsed.id) })
+    }
+    sendJson(res, 404, { error: 'not_found' })
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { error: 'simulator_error' })
+      else res.destroy()
+    })
+  })
+
+  const sim: Simulator = {
+    listen(port = 0, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        if (baseUrl !== undefined) return reject(new Error('simulator already listening'))
+        closing = false
+        server.once('error', reject)
+        server.listen(port, host, () => {
+          server.off('error', reject)
+          const addr = server.address() as AddressInfo
+          const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+          baseUrl = `http://${h}:${addr.port}`
+          resolve(baseUrl)
+        })
+      })
+    },
+    close() {
+      closing = true
+      for (const t of timers) clearTimeout(t)
+      timers.clear()
+      if (baseUrl === undefined) return Promise.resolve()
+      baseUrl = undefined
+      return new Promise((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+    },
+    get url() {
+      if (baseUrl === undefined) throw new Error('simulator is not listening')
+      return baseUrl
+    },
+    behave(id, b) {
+      behaviours.set(id, { ...(behaviours.get(id) ?? { mode: 'ok' }), ...b })
+    },
+    reset() {
+      behaviours.clear()
+      minted.clear()
+      issuedBy.clear()
+      log.length = 0
+    },
+    mints: (id) => count(minted, id),
+    issued: (id) => count(issuedBy, id),
+    get requests() {
+      return log
+    },
+  }
+  return sim
+}

@@ -1,0 +1,36 @@
+import type { EqpCredential } from '../config/types.js'
+import { postForJson, type UpstreamDeps } from './http.js'
+import type { Grant, Mint } from './types.js'
+import { AnswerReader } from './validate.js'
+
+const LABEL = 'EQP'
+
+/** Adobe Commerce Marketplace (EQP) session grant: `POST {baseUrl}/rest/v1/app/session/token`. */
+export function createEqpMint(cred: EqpCredential, deps: UpstreamDeps): Mint {
+  const url = `${cred.baseUrl}/rest/v1/app/session/token`
+  // Built once per credential: neither the header nor the body ever changes.
+  const authorization = `Basic ${Buffer.from(`${cred.appId}:${cred.appSecret}`, 'utf8').toString('base64')}`
+  const body = JSON.stringify({ grant_type: 'session', expires_in: cred.expiresIn })
+  return async (signal) => {
+    const answer = await postForJson(
+      {
+        label: LABEL,
+        url,
+        headers: { authorization, 'content-type': 'application/json' },
+        body,
+        redact: [cred.appSecret],
+      },
+      deps,
+      signal,
+    )
+    return readEqpGrant(answer)
+  }
+}
+
+export function readEqpGrant(answer: unknown): Grant {
+  const r = new AnswerReader(LABEL, answer)
+  const accessToken = r.token('ust')
+  const expiresIn = r.expiresIn('expires_in')
+  const mageId = r.requiredString('mage_id')
+  return { accessToken, tokenType: 'bearer', mageId, expiresIn }
+}

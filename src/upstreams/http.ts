@@ -1,0 +1,187 @@
+import { type Dispatcher, request } from 'undici'
+import { UpstreamError } from './types.js'
+
+/** What every mint needs to talk to upstream. */
+export interface UpstreamDeps {
+  readonly dispatcher: Dispatcher
+  /** Bound on one whole attempt: connect, headers and body. */
+  readonly timeoutMs: number
+}
+
+export interface TokenPost {
+  /** Used in error messages only, e.g. 'IMS'. */
+  readonly label: string
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+  /** Strings that must never reach an error message even if upstream echoes them (the secret). */
+  readonly redact: readonly string[]
+}
+
+/** A token answer is a few hundred bytes; anything far larger is not a token answer. */
+export const MAX_BODY_BYTES = 64 * 1024
+const MAX_RETRY_AFTER_MS = 60 * 60 * 1000
+
+/**
+ * One POST, no retries. Resolves with the parsed JSON of a 2xx answer; rejects with an UpstreamError
+ * (or with the caller's abort reason when `signal` aborts). Messages carry fixed wording, the status
+ * and at most a sanitized upstream error code: never the request, the answer text or a token.
+ */
+export async function postForJson(
+  post: TokenPost,
+  deps: UpstreamDeps,
+  signal?: AbortSignal,
+): Promise<unknown> {
+  const timeout = AbortSignal.timeout(deps.timeoutMs)
+  const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+  const fail = (err: unknown): never => {
+    throw classifyTransportError(err, post.label, deps.timeoutMs, timeout, signal)
+  }
+
+  let res: Dispatcher.ResponseData
+  try {
+    res = await request(post.url, {
+      dispatcher: deps.dispatcher,
+      method: 'POST',
+      headers: { ...post.headers, accept: 'application/json' },
+      body: post.body,
+      signal: combined,
+      headersTimeout: deps.timeoutMs,
+      bodyTimeout: deps.timeoutMs,
+    })
+  } catch (err) {
+    return fail(err)
+  }
+
+  let text: string | undefined
+  try {
+    text = await readCapped(res)
+  } catch (err) {
+    return fail(err)
+  }
+
+  const status = res.statusCode
+  if (status >= 200 && status < 300) {
+    if (text === undefined) throw malformed(post.label, `answer larger than ${MAX_BODY_BYTES} bytes`, status)
+    try {
+      return JSON.parse(text)
+    } catch {
+      throw malformed(post.label, 'answer is not JSON', status)
+    }
+  }
+
+  if (status === 400 || status === 401 || status === 403) {
+    const code = upstreamErrorCode(text, post.redact)
+    const suffix = code === undefined ? '' : `, ${code}`
+    throw new UpstreamError('rejected', `${post.label} token request rejected (HTTP ${status}${suffix})`, {
+      status,
+    })
+  }
+  const retryAfterMs = parseRetryAfter(res.headers['retry-after'])
+  throw new UpstreamError('unavailable', `${post.label} token endpoint unavailable (HTTP ${status})`, {
+    status,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  })
+}
+
+export function malformed(label: string, why: string, status?: number): UpstreamError {
+  return new UpstreamError(
+    'malformed',
+    `${label} token answer malformed: ${why}`,
+    status === undefined ? {} : { status },
+  )
+}
+
+/**
+ * Reads the whole body, or destroys the stream past MAX_BODY_BYTES and returns undefined.
+ * Either way the body is finished with, so the connection is reused or closed, never left stalled.
+ */
+async function readCapped(res: Dispatcher.ResponseData): Promise<string | undefined> {
+  const declared = Number(res.headers['content-length'])
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
+    res.body.destroy()
+    return undefined
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of res.body) {
+    const buf = chunk as Buffer
+    size += buf.length
+    if (size > MAX_BODY_BYTES) {
+      res.body.destroy()
+      return undefined
+    }
+    chunks.push(buf)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function classifyTransportError(
+  err: unknown,
+  label: string,
+  timeoutMs: number,
+  timeout: AbortSignal,
+  callerSignal: AbortSignal | undefined,
+): unknown {
+  // The caller gave up (shutdown, say): hand its own reason back, as fetch does; this is not an upstream failure.
+  if (callerSignal?.aborted && !timeout.aborted) return callerSignal.reason
+  const code = errorCode(err)
+  if (
+    timeout.aborted ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
+    return new UpstreamError('timeout', `${label} token request timed out after ${timeoutMs} ms`)
+  }
+  const detail = code === undefined ? '' : ` (${code})`
+  return new UpstreamError('network', `${label} token request failed: network error${detail}`)
+}
+
+/** Node/undici error codes are fixed identifiers; anything else is not trusted into a message. */
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined
+  const code = err.code
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : undefined
+}
+
+/** The upstream error code (IMS `error`, EQP `code`), only if it is a short plain identifier. */
+export function upstreamErrorCode(text: string | undefined, redact: readonly string[]): string | undefined {
+  if (text === undefined) return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined
+  const obj = parsed as Record<string, unknown>
+  const raw = typeof obj.error === 'string' ? obj.error : obj.code
+  if (typeof raw !== 'string' && typeof raw !== 'number') return undefined
+  const code = String(raw).slice(0, 64)
+  if (!/^[A-Za-z0-9_.-]+$/.test(code)) return undefined
+  if (redact.some((s) => s !== '' && code.includes(s))) return undefined
+  return code
+}
+
+/** Retry-After as delta-seconds or HTTP-date, in ms, capped at one hour; undefined when absent or garbage. */
+export function parseRetryAfter(
+  value: string | string[] | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  const raw = (Array.isArray(value) ? value[0] : value)?.trim()
+  if (raw === undefined || raw === '') return undefined
+  let ms: number
+  if (/^\d+$/.test(raw)) {
+    ms = Number(raw) * 1000
+  } else if (/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /.test(raw)) {
+    // All three HTTP-date forms (IMF-fixdate, RFC 850, asctime) start with a day name; Date.parse reads
+    // them, but takes asctime (which has no zone) as local time, while HTTP dates are always GMT.
+    const at = Date.parse(raw.endsWith('GMT') ? raw : `${raw} GMT`)
+    if (!Number.isFinite(at)) return undefined
+    ms = Math.max(0, at - now)
+  } else {
+    return undefined
+  }
+  return Math.min(ms, MAX_RETRY_AFTER_MS)
+}

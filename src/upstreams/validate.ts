@@ -1,0 +1,57 @@
+import { malformed } from './http.js'
+import type { UpstreamError } from './types.js'
+
+/** Longest lifetime the broker accepts from upstream (48 h): anything longer is a broken answer. */
+export const MAX_EXPIRES_IN = 172_800
+
+/** Checks of a token answer; each returns the value or throws a `malformed` UpstreamError. */
+export class AnswerReader {
+  private readonly obj: Record<string, unknown>
+
+  constructor(
+    private readonly label: string,
+    answer: unknown,
+  ) {
+    if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
+      throw this.bad('answer is not a JSON object')
+    }
+    this.obj = answer as Record<string, unknown>
+  }
+
+  /**
+   * A token goes verbatim into callers' `Authorization` headers, so it must be visible ASCII:
+   * no spaces, no control characters (header injection), nothing a header cannot carry.
+   */
+  token(field: string): string {
+    const v = this.obj[field]
+    if (typeof v !== 'string' || v === '') throw this.bad(`${field} missing or not a non-empty string`)
+    if (!/^[\x21-\x7e]+$/.test(v)) throw this.bad(`${field} has characters a header cannot carry`)
+    return v
+  }
+
+  /** Seconds, a JSON number (a numeric string is refused: upstream's contract says number). */
+  expiresIn(field: string): number {
+    const v = this.obj[field]
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_EXPIRES_IN) {
+      throw this.bad(`${field} not a number in (0, ${MAX_EXPIRES_IN}]`)
+    }
+    return v
+  }
+
+  requiredString(field: string): string {
+    const v = this.obj[field]
+    if (typeof v !== 'string' || v === '') throw this.bad(`${field} missing or not a non-empty string`)
+    return v
+  }
+
+  optionalString(field: string): string | undefined {
+    const v = this.obj[field]
+    if (v === undefined) return undefined
+    if (typeof v !== 'string') throw this.bad(`${field} not a string`)
+    return v
+  }
+
+  private bad(why: string): UpstreamError {
+    return malformed(this.label, why)
+  }
+}

@@ -1,0 +1,134 @@
+import { createServer } from 'node:net'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { Credential } from '../../src/config/types.js'
+import type { MalformedKind } from '../../src/simulator/server.js'
+import { createSimulator } from '../../src/simulator/server.js'
+import { createDispatcher } from '../../src/upstreams/dispatcher.js'
+import { createMint } from '../../src/upstreams/index.js'
+import { type FailureReason, UpstreamError } from '../../src/upstreams/types.js'
+import { CANARY, eqpCred, imsCred } from './fixtures.js'
+
+/** Every failure class, for both upstream kinds, over real HTTP against the simulator. */
+const KINDS = [
+  { kind: 'ims', id: 'client-abc', cred: (url: string) => imsCred(url), rejectStatus: 400 },
+  { kind: 'eqp', id: 'AQ17NZ49WC', cred: (url: string) => eqpCred(url), rejectStatus: 401 },
+] as const
+
+const sim = createSimulator({ secrets: { 'client-abc': CANARY, AQ17NZ49WC: CANARY } })
+const dispatcher = createDispatcher()
+let url = ''
+
+beforeAll(async () => {
+  url = await sim.listen()
+})
+beforeEach(() => sim.reset())
+afterAll(async () => {
+  await dispatcher.close()
+  await sim.close()
+})
+
+async function mintFailure(cred: Credential, timeoutMs = 2000): Promise<UpstreamError> {
+  const err = await createMint(cred, { dispatcher, timeoutMs })().then(
+    () => expect.unreachable('expected a failure'),
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(UpstreamError)
+  // Messages carry fixed wording, status and upstream code only: never the secret, a token or upstream prose.
+  const { message } = err as UpstreamError
+  expect(message).not.toContain(CANARY)
+  expect(message).not.toMatch(/eyJ|invalid client_id|Invalid application|Maintenance/)
+  return err as UpstreamError
+}
+
+describe.each(KINDS)('$kind mint failures', ({ kind, id, cred, rejectStatus }) => {
+  const label = kind.toUpperCase()
+
+  it('a wrong secret is rejected, with the upstream code in the message', async () => {
+    const err = await mintFailure({
+      ...cred(url),
+      ...(kind === 'ims' ? { clientSecret: 'wrong' } : { appSecret: 'wrong' }),
+    })
+    expect(err.reason).toBe('rejected')
+    expect(err.rejected).toBe(true)
+    expect(err.status).toBe(rejectStatus)
+    expect(err.message).toBe(
+      `${label} token request rejected (HTTP ${rejectStatus}, ${kind === 'ims' ? 'invalid_client' : '401'})`,
+    )
+    expect(sim.mints(id)).toBe(1)
+    expect(sim.issued(id)).toBe(0)
+  })
+
+  it.each([400, 401, 403])('a %i refusal is rejected', async (status) => {
+    sim.behave(id, { mode: 'reject', status })
+    const err = await mintFailure(cred(url))
+    expect(err.reason).toBe('rejected')
+    expect(err.status).toBe(status)
+  })
+
+  it('a 5xx is unavailable, with Retry-After seconds', async () => {
+    sim.behave(id, { mode: 'error5xx', status: 502, retryAfter: 7 })
+    const err = await mintFailure(cred(url))
+    expect(err).toMatchObject({ reason: 'unavailable', status: 502, retryAfterMs: 7000 })
+  })
+
+  it('a 429 is unavailable, with Retry-After as seconds or as an HTTP-date', async () => {
+    sim.behave(id, { mode: 'rate_limited', retryAfter: 30 })
+    expect(await mintFailure(cred(url))).toMatchObject({
+      reason: 'unavailable',
+      status: 429,
+      retryAfterMs: 30_000,
+    })
+
+    sim.behave(id, { retryAfter: new Date(Date.now() + 120_000).toUTCString() })
+    const dated = await mintFailure(cred(url))
+    expect(dated.reason).toBe('unavailable')
+    expect(dated.retryAfterMs).toBeGreaterThan(115_000)
+    expect(dated.retryAfterMs).toBeLessThanOrEqual(120_000)
+  })
+
+  it('no answer within timeoutMs is timeout', async () => {
+    sim.behave(id, { mode: 'hang' })
+    const started = Date.now()
+    const err = await mintFailure(cred(url), 200)
+    expect(err.reason).toBe('timeout')
+    expect(Date.now() - started).toBeLessThan(2000)
+  })
+
+  it('a slow answer within timeoutMs is fine', async () => {
+    sim.behave(id, { latencyMs: 50 })
+    await expect(createMint(cred(url), { dispatcher, timeoutMs: 2000 })()).resolves.toHaveProperty(
+      'accessToken',
+    )
+  })
+
+  it('connection refused is network', async () => {
+    const closedPort = await freePort()
+    const err = await mintFailure(cred(`http://127.0.0.1:${closedPort}`))
+    expect(err.reason).toBe('network')
+    expect(err.message).toBe(`${label} token request failed: network error (ECONNREFUSED)`)
+  })
+
+  it.each<MalformedKind>([
+    'html',
+    'not_json',
+    'no_token',
+    'expires_zero',
+    'expires_negative',
+    'expires_huge',
+    'expires_string',
+  ])('a %s answer is malformed', async (malformed) => {
+    sim.behave(id, { mode: 'malformed', malformed })
+    const err = await mintFailure(cred(url))
+    expect(err.reason).toBe('malformed' satisfies FailureReason)
+    expect(err.message).toMatch(new RegExp(`^${label} token answer malformed: `))
+  })
+})
+
+/** A port nothing listens on: bind one, then let it go. */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address() as { port: number }
+  await new Promise((r) => server.close(r))
+  return port
+}
