@@ -47,6 +47,8 @@ closeWithGrace({ delay: GRACE_MS }, async ({ signal, err }) => {
 try {
   await fastify.listen({ port: fastify.config.PORT, host: fastify.config.HOST })
 } catch (err) {
-  process.stderr.write(`token-broker: cannot listen on ${fastify.config.HOST}:${fastify.config.PORT}: ${(err as Error).message}\n`)
+  process.stderr.write(
+    `token-broker: cannot listen on ${fastify.config.HOST}:${fastify.config.PORT}: ${(err as Error).message}\n`,
+  )
   process.exit(1)
 }

@@ -30,13 +30,15 @@ function fail(field: string, problem: string): never {
 
 function onlyKnownFields(value: Json, known: Set<string>, field: string): void {
   for (const key of Object.keys(value)) {
-    if (!known.has(key)) fail(`${field}.${key}`, `is not a known field (expected one of: ${[...known].join(', ')})`)
+    if (!known.has(key))
+      fail(`${field}.${key}`, `is not a known field (expected one of: ${[...known].join(', ')})`)
   }
 }
 
 function requireString(value: Json, key: string, field: string): string {
   const found = value[key]
-  if (typeof found !== 'string' || found.trim().length === 0) fail(`${field}.${key}`, 'must be a non-empty string')
+  if (typeof found !== 'string' || found.trim().length === 0)
+    fail(`${field}.${key}`, 'must be a non-empty string')
   return found
 }
 
@@ -90,7 +92,12 @@ async function parseCredential(id: string, raw: unknown, opts: LoadOptions): Pro
 
   const appId = requireString(raw, 'appId', field)
   const expiresIn = raw.expiresIn ?? DEFAULT_EQP_EXPIRES_IN
-  if (typeof expiresIn !== 'number' || !Number.isInteger(expiresIn) || expiresIn < 60 || expiresIn > 172_800) {
+  if (
+    typeof expiresIn !== 'number' ||
+    !Number.isInteger(expiresIn) ||
+    expiresIn < 60 ||
+    expiresIn > 172_800
+  ) {
     fail(`${field}.expiresIn`, 'must be a whole number of seconds from 60 to 172800')
   }
   const ref = parseSecretRef(raw.appSecret, `${field}.appSecret`)
@@ -126,7 +133,8 @@ async function parseClient(
     allowed = '*'
   } else {
     for (const name of list) {
-      if (!credentials.has(name)) fail(`${field}.credentials`, `names "${name}", which is not a configured credential`)
+      if (!credentials.has(name))
+        fail(`${field}.credentials`, `names "${name}", which is not a configured credential`)
     }
     allowed = new Set(list)
   }
@@ -158,7 +166,8 @@ export async function parseBrokerConfig(document: unknown, opts: LoadOptions): P
   for (let i = 0; i < clients.length; i++) {
     for (let j = i + 1; j < clients.length; j++) {
       const [a, b] = [clients[i]!, clients[j]!]
-      if (a.keyDigest.equals(b.keyDigest)) fail(`clients.${b.id}.key`, `is the same key as clients.${a.id}.key`)
+      if (a.keyDigest.equals(b.keyDigest))
+        fail(`clients.${b.id}.key`, `is the same key as clients.${a.id}.key`)
     }
   }
   return { credentials, clients }

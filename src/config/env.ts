@@ -20,7 +20,11 @@ export const EnvSchema = Type.Object({
   TRUST_PROXY: Type.String({ minLength: 1, default: 'false' }),
   REFRESH_MARGIN: Type.Number({ exclusiveMinimum: 0, maximum: 0.9, default: 0.2 }),
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
-  LOG_LEVEL: Type.Unsafe<(typeof LOG_LEVELS)[number]>({ type: 'string', enum: [...LOG_LEVELS], default: 'info' }),
+  LOG_LEVEL: Type.Unsafe<(typeof LOG_LEVELS)[number]>({
+    type: 'string',
+    enum: [...LOG_LEVELS],
+    default: 'info',
+  }),
   ALLOW_INSECURE_UPSTREAM: Type.Boolean({ default: false }),
 })
 

@@ -10,7 +10,8 @@ interface Cidr {
 function parseCidr(text: string, variable: string): Cidr {
   const [address = '', prefixText, extra] = text.split('/')
   const version = isIP(address)
-  if (version === 0 || extra !== undefined) throw new ConfigError(`${variable}: "${text}" is not an IP address or CIDR`)
+  if (version === 0 || extra !== undefined)
+    throw new ConfigError(`${variable}: "${text}" is not an IP address or CIDR`)
   const max = version === 4 ? 32 : 128
   const prefix = prefixText === undefined ? max : Number(prefixText)
   if (!/^\d{1,3}$/.test(prefixText ?? String(max)) || prefix > max) {
@@ -74,6 +75,7 @@ export function parseTrustProxy(value: string): TrustProxy {
     .map((s) => s.trim())
     .filter(Boolean)
   for (const entry of entries) parseCidr(entry, 'TRUST_PROXY')
-  if (entries.length === 0) throw new ConfigError('TRUST_PROXY: must be true, false, a hop count or addresses')
+  if (entries.length === 0)
+    throw new ConfigError('TRUST_PROXY: must be true, false, a hop count or addresses')
   return entries
 }

@@ -54,7 +54,10 @@ function toCatalogue(err: unknown): FastifyError {
       return new BadRequest('the body is not valid JSON')
   }
   if (e.statusCode === 413) return new PayloadTooLarge(BODY_LIMIT)
-  if (e instanceof SyntaxError || (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500)) {
+  if (
+    e instanceof SyntaxError ||
+    (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500)
+  ) {
     return new BadRequest('the request is malformed')
   }
   return new InternalError()
@@ -65,12 +68,18 @@ function describeValidation(e: FastifyError): string {
   if (!first) return 'the request is malformed'
   const where = e.validationContext === 'querystring' ? 'query' : (e.validationContext ?? 'request')
   const path = first.instancePath.replace(/^\//, '').replaceAll('/', '.')
-  const name = path || (first.params as { missingProperty?: string; additionalProperty?: string }).additionalProperty
+  const name =
+    path || (first.params as { missingProperty?: string; additionalProperty?: string }).additionalProperty
   // Messages come from the schema (types, bounds, patterns), never from the input itself.
   return `${where}${name ? ` ${name}` : ''} ${first.message ?? 'is invalid'}`
 }
 
-export function errorHandler(this: FastifyInstance, err: unknown, request: FastifyRequest, reply: FastifyReply) {
+export function errorHandler(
+  this: FastifyInstance,
+  err: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
   const mapped = toCatalogue(err)
   const statusCode = mapped.statusCode ?? 500
   if (statusCode >= 500 && !(err instanceof MintFailed)) {
@@ -92,6 +101,9 @@ export function errorHandler(this: FastifyInstance, err: unknown, request: Fasti
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
   // The raw URL could carry anything: name the method and a bounded, printable path only.
-  const path = request.url.split('?')[0]!.replace(/[^\x20-\x7e]/g, '?').slice(0, 100)
+  const path = request.url
+    .split('?')[0]!
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 100)
   return errorHandler.call(request.server, new RouteNotFound(request.method, path), request, reply)
 }

@@ -13,7 +13,11 @@ export const Unauthenticated = createError(
 export const Forbidden = createError('FORBIDDEN', '%s', 403)
 export const CredentialNotFound = createError('CREDENTIAL_NOT_FOUND', 'No credential is named "%s"', 404)
 export const RouteNotFound = createError('NOT_FOUND', 'No route %s %s', 404)
-export const PayloadTooLarge = createError('PAYLOAD_TOO_LARGE', 'The request body is larger than %s bytes', 413)
+export const PayloadTooLarge = createError(
+  'PAYLOAD_TOO_LARGE',
+  'The request body is larger than %s bytes',
+  413,
+)
 export const UpstreamRejected = createError('UPSTREAM_REJECTED', '%s', 502)
 export const UpstreamUnavailable = createError('UPSTREAM_UNAVAILABLE', '%s', 503)
 export const NotReady = createError('NOT_READY', '%s', 503)

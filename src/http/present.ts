@@ -31,7 +31,10 @@ function prepare(credential: Credential, token: Token): Prepared {
 /** The token as callers receive it; `expires_in` is the whole seconds left now. */
 export function present(credential: Credential, token: Token, now: number) {
   let p = prepared.get(token)
-  if (!p) prepared.set(token, (p = prepare(credential, token)))
+  if (!p) {
+    p = prepare(credential, token)
+    prepared.set(token, p)
+  }
   return {
     credential: p.credential,
     type: p.type,

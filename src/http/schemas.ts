@@ -25,7 +25,10 @@ export const TokenQuery = Type.Object(
 )
 
 export const RefreshBody = Type.Union([
-  Type.Object({ rejected_token: Type.Optional(Type.String({ minLength: 1, maxLength: 16_384 })) }, { additionalProperties: false }),
+  Type.Object(
+    { rejected_token: Type.Optional(Type.String({ minLength: 1, maxLength: 16_384 })) },
+    { additionalProperties: false },
+  ),
   Type.Null(),
 ])
 

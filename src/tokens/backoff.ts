@@ -12,7 +12,11 @@ const RETRY_AFTER_CAP_MS = 10 * 60_000
  * upstream again. Rejected secrets wait 30 s; transient failures 1 s, 2 s, 4 s … up to 60 s, or
  * longer when upstream asked for it with Retry-After.
  */
-export function failureBrakeMs(rejected: boolean, consecutiveFailures: number, retryAfterMs?: number): number {
+export function failureBrakeMs(
+  rejected: boolean,
+  consecutiveFailures: number,
+  retryAfterMs?: number,
+): number {
   if (rejected) return REJECTED_BRAKE_MS
   const exponential = Math.min(TRANSIENT_BRAKE_CAP_MS, 1000 * 2 ** Math.max(0, consecutiveFailures - 1))
   return Math.max(exponential, Math.min(retryAfterMs ?? 0, RETRY_AFTER_CAP_MS))

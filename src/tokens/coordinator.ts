@@ -40,7 +40,10 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
     try {
       lock = await o.store.acquire(o.id, o.lockTtlMs)
     } catch (err) {
-      o.log.warn({ credential: o.id, err: errorText(err) }, 'store unreachable: minting without the fleet lock')
+      o.log.warn(
+        { credential: o.id, err: errorText(err) },
+        'store unreachable: minting without the fleet lock',
+      )
       return mintAndSave(o)
     }
     if (lock) {
@@ -50,7 +53,10 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
         return await mintAndSave(o)
       } finally {
         await lock.release().catch((err: unknown) => {
-          o.log.warn({ credential: o.id, err: errorText(err) }, 'could not release the fleet lock; it will expire')
+          o.log.warn(
+            { credential: o.id, err: errorText(err) },
+            'could not release the fleet lock; it will expire',
+          )
         })
       }
     }
@@ -72,7 +78,10 @@ async function mintAndSave(o: CoordinateOptions): Promise<Outcome> {
     const newer = await readStore(o)
     return { token: newer ?? token, minted: true, saved: true }
   } catch (err) {
-    o.log.warn({ credential: o.id, err: errorText(err) }, 'could not store the new token; will retry when the store is back')
+    o.log.warn(
+      { credential: o.id, err: errorText(err) },
+      'could not store the new token; will retry when the store is back',
+    )
     return { token, minted: true, saved: false }
   }
 }

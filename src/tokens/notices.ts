@@ -7,9 +7,8 @@ export function createNotices(clock: Clock) {
     /** Resolves when `id` is announced, or after `ms`, whichever is first. */
     wait(id: string, ms: number): Promise<void> {
       return new Promise((resolve) => {
-        let set = waiting.get(id)
-        if (!set) waiting.set(id, (set = new Set()))
-        const waiters = set
+        const waiters = waiting.get(id) ?? new Set<() => void>()
+        waiting.set(id, waiters)
         const done = () => {
           cancel()
           waiters.delete(done)

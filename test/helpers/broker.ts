@@ -63,7 +63,9 @@ export const baseEnv = (configPath: string): Record<string, string> => ({
   LOG_LEVEL: 'silent',
 })
 
-export async function writeConfig(document: unknown): Promise<{ path: string; cleanup: () => Promise<void> }> {
+export async function writeConfig(
+  document: unknown,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'token-broker-test-'))
   const path = join(dir, 'broker.config.json')
   await writeFile(path, JSON.stringify(document))

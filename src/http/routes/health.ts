@@ -14,7 +14,11 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     { schema: { response: { 200: ReadyResponse, 503: ReadyResponse, ...errors(403) } } },
     async (_request, reply) => {
       const { tokens } = fastify
-      const status: Static<typeof ReadyResponse>['status'] = fastify.draining ? 'draining' : tokens.started ? 'ready' : 'starting'
+      const status: Static<typeof ReadyResponse>['status'] = fastify.draining
+        ? 'draining'
+        : tokens.started
+          ? 'ready'
+          : 'starting'
       const credentials: Static<typeof ReadyResponse>['credentials'] = {}
       for (const id of tokens.ids()) {
         const s = tokens.status(id)

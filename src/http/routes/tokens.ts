@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { BODY_LIMIT, CredentialNotFound, Forbidden } from '../errors.js'
 import { mayUse } from '../auth.js'
+import { BODY_LIMIT, CredentialNotFound, Forbidden } from '../errors.js'
 import { present } from '../present.js'
 import { CredentialParams, errors, RefreshBody, TokenQuery, TokenResponse } from '../schemas.js'
 
