@@ -9,6 +9,7 @@ import http from './http/index.js'
 import brokerConfig from './plugins/broker-config.js'
 import dispatcherPlugin from './plugins/dispatcher.js'
 import metricsPlugin from './plugins/metrics.js'
+import reloadPlugin from './plugins/reload.js'
 import storePlugin from './plugins/store.js'
 import tokensPlugin from './plugins/tokens.js'
 import type { Clock } from './tokens/clock.js'
@@ -20,6 +21,8 @@ export interface AppOptions {
   clock?: Clock
   random?: () => number
   dispatcher?: Dispatcher
+  /** Re-check the config file and secret files this often, in ms (server.ts: 30 s; tests: off). */
+  secretPollMs?: number
 }
 
 const VERBOSE = new Set(['debug', 'trace'])
@@ -50,6 +53,7 @@ async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(storePlugin, { clock: opts.clock })
   await fastify.register(metricsPlugin)
   await fastify.register(tokensPlugin, { clock: opts.clock, random: opts.random })
+  await fastify.register(reloadPlugin, { env: opts.env, pollMs: opts.secretPollMs })
   await fastify.register(http)
 }
 

@@ -8,6 +8,8 @@ import { loggerOptions } from './log/options.js'
 
 /** Shutdown must finish well inside the 10 s orchestrators usually allow. */
 const GRACE_MS = 8_000
+/** How often rotated secret files are noticed without a SIGHUP. */
+const SECRET_POLL_MS = 30_000
 
 // The logger and trustProxy are needed before @fastify/env validates the environment; read them
 // leniently here and let the schema refuse bad values a moment later, with a clear message.
@@ -30,13 +32,16 @@ const fastify = Fastify({
 })
 
 try {
-  await fastify.register(app, { env })
+  await fastify.register(app, { env, secretPollMs: SECRET_POLL_MS })
   if (env.TRUST_PROXY !== undefined) parseTrustProxy(env.TRUST_PROXY)
   await fastify.ready()
 } catch (err) {
   process.stderr.write(`token-broker: ${describeStartupError(err)}\n`)
   process.exit(1)
 }
+
+// Rotation without restart: `kill -HUP <pid>` re-reads the config file and every secret.
+process.on('SIGHUP', () => void fastify.reloadConfig('SIGHUP'))
 
 closeWithGrace({ delay: GRACE_MS }, async ({ signal, err }) => {
   if (err) fastify.log.error({ err }, 'closing after an unexpected error')

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { loadBrokerConfig } from '../config/broker-file.js'
+import type { EnvSource } from '../config/secrets.js'
+import type { BrokerConfig } from '../config/types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Re-reads BROKER_CONFIG and every secret it references, and applies the result. A bad file or
+     * a missing secret is refused with a log line and the running configuration stays.
+     */
+    reloadConfig(reason: string): Promise<boolean>
+  }
+}
+
+export interface ReloadOptions {
+  env: EnvSource
+  /**
+   * Re-check the file and secrets this often (0 = never). Mounted secrets are swapped through
+   * symlinks, which fs.watch misses, so a cheap poll is the dependable way to notice rotation.
+   */
+  pollMs?: number
+}
+
+/** Identifies a configuration, secrets included, without keeping any secret in the clear. */
+function digest(config: BrokerConfig): string {
+  const hash = createHash('sha256')
+  for (const credential of config.credentials.values()) hash.update(JSON.stringify(credential))
+  for (const client of config.clients) {
+    hash.update(client.id).update(client.keyDigest)
+    hash.update(client.credentials === '*' ? '*' : [...client.credentials].join(','))
+  }
+  return hash.digest('hex')
+}
+
+async function reloadPlugin(fastify: FastifyInstance, opts: ReloadOptions) {
+  const log = fastify.log.child({ component: 'config' })
+  let current = digest(fastify.broker.config)
+  let running: Promise<boolean> | undefined
+
+  async function reload(reason: string): Promise<boolean> {
+    let next: BrokerConfig
+    try {
+      next = await loadBrokerConfig({
+        path: fastify.config.BROKER_CONFIG,
+        env: opts.env,
+        allowInsecureUpstream: fastify.config.ALLOW_INSECURE_UPSTREAM,
+      })
+    } catch (err) {
+      // ConfigError messages name the field, never a secret's value.
+      log.error(
+        { reason, problem: (err as Error).message },
+        'configuration reload refused: keeping the running one',
+      )
+      return false
+    }
+    const nextDigest = digest(next)
+    if (nextDigest === current) {
+      if (reason === 'SIGHUP') log.info({ reason }, 'configuration unchanged')
+      return true
+    }
+    current = nextDigest
+    fastify.broker.config = next
+    await fastify.tokens.reconfigure(next.credentials.values())
+    log.info(
+      { reason, credentials: next.credentials.size, clients: next.clients.length },
+      'configuration reloaded',
+    )
+    return true
+  }
+
+  // One reload at a time: a burst of SIGHUPs applies the file once more at most.
+  fastify.decorate('reloadConfig', (reason: string) => {
+    running = (running ?? Promise.resolve(true)).then(() => reload(reason))
+    return running
+  })
+
+  if (opts.pollMs) {
+    const timer = setInterval(() => void fastify.reloadConfig('secret poll'), opts.pollMs)
+    timer.unref()
+    fastify.addHook('onClose', async () => clearInterval(timer))
+  }
+}
+
+export default fp(reloadPlugin, { name: 'reload', dependencies: ['broker-config', 'tokens'] })
