@@ -1,0 +1,61 @@
+import type { FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Env } from '../config/env.js'
+import { parseEncryptionKey } from '../store/crypto.js'
+import { createMemoryStore } from '../store/memory.js'
+import { createRedisStore, redactUrl } from '../store/redis.js'
+import type { TokenStore } from '../store/types.js'
+import type { Clock } from '../tokens/clock.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: TokenStore
+  }
+}
+
+export interface StorePluginOptions {
+  clock?: Clock
+}
+
+/** Decorates `fastify.store`: Redis when REDIS_URL is set, else an in-memory store (one replica). */
+const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts) => {
+  const config: Pick<Env, 'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'TOKEN_ENCRYPTION_KEY'> = fastify.config
+  const log = fastify.log.child({ component: 'store' })
+  let store: TokenStore
+  if (!config.REDIS_URL) {
+    log.warn('REDIS_URL is not set: in-memory token store, run one replica only')
+    store = createMemoryStore({ clock: opts.clock })
+  } else {
+    let encryptionKey: Buffer | undefined
+    if (config.TOKEN_ENCRYPTION_KEY) {
+      try {
+        encryptionKey = parseEncryptionKey(config.TOKEN_ENCRYPTION_KEY)
+      } catch (err) {
+        // Names the variable, never its value.
+        throw new Error(`TOKEN_ENCRYPTION_KEY ${(err as Error).message}`)
+      }
+    } else {
+      log.warn('TOKEN_ENCRYPTION_KEY is not set: tokens are stored in Redis in plain text')
+    }
+    const redis = createRedisStore({
+      url: config.REDIS_URL,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      encryptionKey,
+      log,
+    })
+    log.info({ redis: redactUrl(config.REDIS_URL), encrypted: !!encryptionKey }, 'using redis token store')
+    // Bounded and never throws: a Redis that is down must not stop start-up (promise 7), but
+    // waiting briefly lets the warm-up take tokens already in Redis (promise 5).
+    await redis.connect()
+    store = redis
+  }
+  fastify.decorate('store', store)
+  // close() is itself bounded (about 1 s per connection).
+  fastify.addHook('onClose', async () => store.close())
+}
+
+export default fp(storePlugin, {
+  fastify: '5.x',
+  name: 'token-store',
+  dependencies: ['@fastify/env'],
+})

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto'
+import { type Clock, systemClock } from '../tokens/clock.js'
+import type { Token } from '../tokens/token.js'
+import type { Lock, StoreState, StoreStatus, TokenStore } from './types.js'
+
+/**
+ * The store of a single replica: a Map in this process. Same semantics as the Redis store (fence,
+ * expiry, notifications, locks), so the token logic behaves the same with either.
+ */
+export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
+  const clock = opts.clock ?? systemClock
+  const tokens = new Map<string, Token>()
+  const locks = new Map<string, { owner: string; expiresAt: number }>()
+  const listeners: Array<(id: string) => void> = []
+
+  const live = (id: string): Token | undefined => {
+    const t = tokens.get(id)
+    if (t && t.expiresAt <= clock.now()) {
+      tokens.delete(id)
+      return undefined
+    }
+    return t
+  }
+
+  return {
+    kind: 'memory',
+    async get(id) {
+      return live(id)
+    },
+    async put(id, token) {
+      // The fence: never replace a token minted at the same time or later. An expired one is gone.
+      const cur = live(id)
+      if (cur && cur.mintedAt >= token.mintedAt) return false
+      tokens.set(id, token)
+      // Asynchronously, as a remote notification would arrive: the caller's put resolves first.
+      for (const l of listeners) {
+        queueMicrotask(() => {
+          try {
+            l(id)
+          } catch {
+            // A listener's failure must not affect the writer or the other listeners.
+          }
+        })
+      }
+      return true
+    },
+    async acquire(id, ttlMs) {
+      const now = clock.now()
+      const held = locks.get(id)
+      if (held && held.expiresAt > now) return undefined
+      const owner = randomUUID()
+      locks.set(id, { owner, expiresAt: now + ttlMs })
+      const lock: Lock = {
+        async release() {
+          // Only our own acquisition: after our TTL lapsed somebody else may hold it now.
+          if (locks.get(id)?.owner === owner) locks.delete(id)
+        },
+      }
+      return lock
+    },
+    onToken(listener) {
+      listeners.push(listener)
+    },
+    onState(_listener: (state: StoreState) => void) {
+      // Always 'ok': an in-process Map never goes down.
+    },
+    status(): StoreStatus {
+      return { kind: 'memory', state: 'ok', encrypted: false }
+    },
+    async close() {
+      tokens.clear()
+      locks.clear()
+      listeners.length = 0
+    },
+  }
+}

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { TokenStore } from '../../src/store/types.js'
+import type { Token } from '../../src/tokens/token.js'
+
+export const newId = (): string => `cred-${randomBytes(4).toString('hex')}`
+
+export const makeToken = (over: Partial<Token> = {}): Token => {
+  const now = Date.now()
+  return {
+    accessToken: `at-${randomBytes(12).toString('hex')}`,
+    tokenType: 'bearer',
+    mintedAt: now,
+    expiresAt: now + 60_000,
+    ...over,
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Waits until `check` passes or `ms` have gone by (then fails with its last error). */
+export async function eventually(check: () => void | Promise<void>, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    try {
+      await check()
+      return
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+      await sleep(20)
+    }
+  }
+}
+
+/**
+ * What every TokenStore promises (src/store/types.ts), run against each implementation in real time.
+ * `makeStore` returns a ready store with an empty namespace; the contract closes it.
+ */
+export function storeContract(name: string, makeStore: () => Promise<TokenStore>): void {
+  describe(`TokenStore contract: ${name}`, () => {
+    const open: TokenStore[] = []
+    const store = async () => {
+      const s = await makeStore()
+      open.push(s)
+      return s
+    }
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()))
+    })
+
+    it('reports its kind and an ok state', async () => {
+      const s = await store()
+      expect(s.status()).toMatchObject({ kind: s.kind, state: 'ok' })
+    })
+
+    it('returns undefined for an absent token', async () => {
+      const s = await store()
+      expect(await s.get(newId())).toBeUndefined()
+    })
+
+    it('returns what was put, per id, with and without mageId', async () => {
+      const s = await store()
+      const [a, b] = [newId(), newId()]
+      const ta = makeToken()
+      const tb = makeToken({ mageId: 'mage-1', tokenType: 'bearer' })
+      expect(await s.put(a, ta)).toBe(true)
+      expect(await s.put(b, tb)).toBe(true)
+      expect(await s.get(a)).toEqual(ta)
+      expect(await s.get(b)).toEqual(tb)
+    })
+
+    it('refuses a token minted earlier or at the same time (the fence), accepts a later one', async () => {
+      const s = await store()
+      const id = newId()
+      const now = Date.now()
+      const current = makeToken({ mintedAt: now })
+      expect(await s.put(id, current)).toBe(true)
+      expect(await s.put(id, makeToken({ mintedAt: now - 1 }))).toBe(false)
+      expect(await s.put(id, makeToken({ mintedAt: now }))).toBe(false)
+      expect(await s.get(id)).toEqual(current)
+      const later = makeToken({ mintedAt: now + 1 })
+      expect(await s.put(id, later)).toBe(true)
+      expect(await s.get(id)).toEqual(later)
+    })
+
+    it('forgets a token at its expiry, and an expired token does not fence', async () => {
+      const s = await store()
+      const id = newId()
+      const now = Date.now()
+      expect(await s.put(id, makeToken({ mintedAt: now, expiresAt: now + 150 }))).toBe(true)
+      await sleep(250)
+      expect(await s.get(id)).toBeUndefined()
+      const older = makeToken({ mintedAt: now - 1000 })
+      expect(await s.put(id, older)).toBe(true)
+      expect(await s.get(id)).toEqual(older)
+    })
+
+    it('notifies onToken listeners of a successful put, not of a refused one', async () => {
+      const s = await store()
+      const seen: string[] = []
+      s.onToken((id) => seen.push(id))
+      s.onToken(() => {
+        throw new Error('a failing listener does not break the others')
+      })
+      const id = newId()
+      const now = Date.now()
+      await s.put(id, makeToken({ mintedAt: now }))
+      await eventually(() => expect(seen).toEqual([id]))
+      expect(await s.put(id, makeToken({ mintedAt: now - 5 }))).toBe(false)
+      await sleep(100)
+      expect(seen).toEqual([id])
+    })
+
+    it('lock: one holder at a time; release frees it', async () => {
+      const s = await store()
+      const id = newId()
+      const lock = await s.acquire(id, 5000)
+      expect(lock).toBeDefined()
+      expect(await s.acquire(id, 5000)).toBeUndefined()
+      expect(await s.acquire(newId(), 5000)).toBeDefined() // locks are per id
+      await lock?.release()
+      const again = await s.acquire(id, 5000)
+      expect(again).toBeDefined()
+      await again?.release()
+    })
+
+    it('lock: expires after its TTL; a late release does not free the next holder', async () => {
+      const s = await store()
+      const id = newId()
+      const first = await s.acquire(id, 100)
+      expect(first).toBeDefined()
+      await sleep(200)
+      const second = await s.acquire(id, 5000)
+      expect(second).toBeDefined()
+      await first?.release()
+      expect(await s.acquire(id, 5000)).toBeUndefined()
+      await second?.release()
+      expect(await s.acquire(id, 5000)).toBeDefined()
+    })
+  })
+}

@@ -1,0 +1,349 @@
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import {
+  createRedisStore,
+  type RedisStoreOptions,
+  type RedisTokenStore,
+  redactUrl,
+} from '../../src/store/redis.js'
+import { captureLog } from '../helpers/capture-log.js'
+import { deleteKeys, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
+import { type RedisProxy, startRedisProxy } from '../helpers/redis-proxy.js'
+import { eventually, makeToken, newId, storeContract } from './contract.js'
+
+const redisUrl = inject('redisUrl')
+const prefixes = new Set<string>()
+const opened: RedisTokenStore[] = []
+const proxies: RedisProxy[] = []
+let admin: Redis
+
+const make = (opts: Partial<RedisStoreOptions> = {}): RedisTokenStore => {
+  const keyPrefix = opts.keyPrefix ?? uniquePrefix()
+  prefixes.add(keyPrefix)
+  const s = createRedisStore({ url: redisUrl, log: captureLog(), ...opts, keyPrefix })
+  opened.push(s)
+  return s
+}
+const proxy = async () => {
+  const p = await startRedisProxy(redisUrl)
+  proxies.push(p)
+  return p
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** How long `p` takes to reject; fails if it resolves. */
+const timeToReject = async (p: Promise<unknown>): Promise<number> => {
+  const t0 = Date.now()
+  await expect(p).rejects.toBeInstanceOf(Error)
+  return Date.now() - t0
+}
+
+beforeAll(() => {
+  admin = redisClient(redisUrl)
+})
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()))
+  await Promise.all(proxies.splice(0).map((p) => p.close()))
+})
+afterAll(async () => {
+  for (const p of prefixes) await deleteKeys(redisUrl, p)
+  await admin.quit()
+})
+
+storeContract('redis', async () => {
+  const s = make()
+  await s.connect()
+  opened.pop() // the contract closes it
+  return s
+})
+storeContract('redis, encrypted', async () => {
+  const s = make({ encryptionKey: randomBytes(32) })
+  await s.connect()
+  opened.pop()
+  return s
+})
+
+// Which arguments of a command name keys or channels; every command the store sends must be listed.
+const KEYLESS = new Set(['info', 'ping', 'quit', 'client', 'select', 'script', 'auth', 'hello'])
+const touched = ([name = '', ...args]: string[]): string[] => {
+  const cmd = name.toLowerCase()
+  if (KEYLESS.has(cmd)) return []
+  if (cmd === 'evalsha' || cmd === 'eval') return args.slice(2, 2 + Number(args[1]))
+  if (['subscribe', 'publish', 'set', 'get', 'del', 'hgetall', 'hset', 'pexpireat'].includes(cmd)) {
+    return cmd === 'subscribe' ? args : args.slice(0, 1)
+  }
+  throw new Error(`unexpected command ${cmd}: list it in the test`)
+}
+
+describe('redis store: keys', () => {
+  it('writes only under its prefix; the token key is a hash expiring with the token', async () => {
+    const p = await proxy()
+    const s = make({ url: p.url })
+    await s.connect()
+    const id = newId()
+    expect(await scanKeys(admin, `*${id}*`)).toEqual([])
+    const now = Date.now()
+    await s.put(id, makeToken({ mintedAt: now, expiresAt: now + 60_000 }))
+    const lock = await s.acquire(id, 5000)
+    await s.get(id)
+    const prefix = [...prefixes].at(-1) ?? ''
+    const expected = [`${prefix}lock:${id}`, `${prefix}token:${id}`]
+    // The whole keyspace: anything named after this (unique) credential is under the prefix.
+    expect((await scanKeys(admin, `*${id}*`)).sort()).toEqual(expected)
+    expect((await scanKeys(admin, `${prefix}*`)).sort()).toEqual(expected)
+    // And every key or channel the store named in any command is under the prefix.
+    const names = p.commands.flatMap(touched)
+    expect(names.length).toBeGreaterThan(0)
+    for (const n of names) expect(n.startsWith(prefix), n).toBe(true)
+    expect(names).toContain(`${prefix}tokens`)
+
+    const tokenKey = `${prefix}token:${id}`
+    expect(await admin.type(tokenKey)).toBe('hash')
+    expect((await admin.hkeys(tokenKey)).sort()).toEqual(['m', 'v'])
+    const ttl = await admin.pttl(tokenKey)
+    expect(ttl).toBeGreaterThan(58_000)
+    expect(ttl).toBeLessThanOrEqual(60_000)
+    await lock?.release()
+    expect(await admin.exists(`${prefix}lock:${id}`)).toBe(0)
+  })
+
+  it('fences atomically: concurrent writers on two connections, in either order, the later mint wins', async () => {
+    const keyPrefix = uniquePrefix()
+    const [a, b] = [make({ keyPrefix }), make({ keyPrefix })]
+    await Promise.all([a.connect(), b.connect()])
+    for (let i = 0; i < 20; i++) {
+      const id = newId()
+      const now = Date.now()
+      const older = makeToken({ mintedAt: now })
+      const newer = makeToken({ mintedAt: now + 1 })
+      const [wOlder, wNewer] = i % 2 ? [a, b] : [b, a]
+      const puts =
+        i % 4 < 2
+          ? [wOlder.put(id, older), wNewer.put(id, newer)]
+          : [wNewer.put(id, newer), wOlder.put(id, older)]
+      await Promise.all(puts)
+      expect(await a.get(id)).toEqual(newer)
+    }
+  })
+
+  it('tells another instance of a new token within 500 ms, publishing only the id', async () => {
+    const keyPrefix = uniquePrefix()
+    const [writer, reader] = [make({ keyPrefix }), make({ keyPrefix })]
+    await Promise.all([writer.connect(), reader.connect()])
+    const seen: string[] = []
+    reader.onToken((id) => seen.push(id))
+    const spy = admin.duplicate()
+    const published: string[] = []
+    spy.on('message', (_ch: string, msg: string) => published.push(msg))
+    await spy.subscribe(`${keyPrefix}tokens`)
+    try {
+      const id = newId()
+      await writer.put(id, makeToken())
+      await eventually(() => expect(seen).toEqual([id]), 500)
+      await eventually(() => expect(published).toEqual([id]), 500)
+    } finally {
+      await spy.quit()
+    }
+  })
+
+  it('lock: SET NX with a unique value and the TTL; another instance cannot take it', async () => {
+    const keyPrefix = uniquePrefix()
+    const [a, b] = [make({ keyPrefix }), make({ keyPrefix })]
+    await Promise.all([a.connect(), b.connect()])
+    const id = newId()
+    const lock = await a.acquire(id, 3000)
+    expect(lock).toBeDefined()
+    expect(await admin.get(`${keyPrefix}lock:${id}`)).toMatch(/^[0-9a-f-]{36}$/)
+    const ttl = await admin.pttl(`${keyPrefix}lock:${id}`)
+    expect(ttl).toBeGreaterThan(2000)
+    expect(ttl).toBeLessThanOrEqual(3000)
+    expect(await b.acquire(id, 3000)).toBeUndefined()
+    await lock?.release()
+    expect(await b.acquire(id, 3000)).toBeDefined()
+  })
+
+  it("lock: a release after the TTL does not delete the next holder's lock", async () => {
+    const keyPrefix = uniquePrefix()
+    const [a, b] = [make({ keyPrefix }), make({ keyPrefix })]
+    await Promise.all([a.connect(), b.connect()])
+    const id = newId()
+    const first = await a.acquire(id, 100)
+    await sleep(200)
+    const second = await b.acquire(id, 5000)
+    expect(second).toBeDefined()
+    const theirs = await admin.get(`${keyPrefix}lock:${id}`)
+    await first?.release()
+    expect(await admin.get(`${keyPrefix}lock:${id}`)).toBe(theirs)
+  })
+})
+
+describe('redis store: encryption at rest', () => {
+  const allValues = async (prefix: string): Promise<string> => {
+    const out: unknown[] = []
+    for (const key of await scanKeys(admin, `${prefix}*`)) {
+      const type = await admin.type(key)
+      out.push(key, type === 'hash' ? await admin.hgetall(key) : await admin.get(key))
+    }
+    return JSON.stringify(out)
+  }
+
+  it('keeps no plaintext token anywhere in Redis', async () => {
+    const keyPrefix = uniquePrefix()
+    const s = make({ keyPrefix, encryptionKey: randomBytes(32) })
+    await s.connect()
+    const ids = [newId(), newId()]
+    const tokens = [makeToken(), makeToken({ mageId: `mage-${randomBytes(6).toString('hex')}` })]
+    for (const [i, id] of ids.entries()) await s.put(id, tokens[i] ?? makeToken())
+    await s.acquire(ids[0] ?? '', 5000)
+    const dump = await allValues(keyPrefix)
+    expect(dump).toContain(`${keyPrefix}token:`)
+    for (const t of tokens) {
+      expect(dump).not.toContain(t.accessToken)
+      if (t.mageId) expect(dump).not.toContain(t.mageId)
+    }
+    expect(await s.get(ids[1] ?? '')).toEqual(tokens[1])
+    expect(s.status()).toMatchObject({ kind: 'redis', encrypted: true })
+  })
+
+  it('treats a tampered value as absent and logs the id and reason once, never the value', async () => {
+    const log = captureLog()
+    const keyPrefix = uniquePrefix()
+    const s = make({ keyPrefix, encryptionKey: randomBytes(32), log })
+    await s.connect()
+    const id = newId()
+    const t = makeToken()
+    await s.put(id, t)
+    const key = `${keyPrefix}token:${id}`
+    const sealed = (await admin.hget(key, 'v')) ?? ''
+    const raw = Buffer.from(sealed.slice(3), 'base64')
+    raw[20] = (raw[20] ?? 0) ^ 0xff
+    const tampered = `v1.${raw.toString('base64')}`
+    await admin.hset(key, 'v', tampered)
+    expect(await s.get(id)).toBeUndefined()
+    expect(await s.get(id)).toBeUndefined()
+    const warns = log.lines.filter((l) => l.level === 'warn')
+    expect(warns).toHaveLength(1)
+    expect(warns[0]?.obj).toMatchObject({ credential: id })
+    const text = log.text()
+    for (const secret of [tampered, sealed, t.accessToken, sealed.slice(3, 30)])
+      expect(text).not.toContain(secret)
+  })
+
+  it("treats a value copied to another credential's key as absent (the key name is the AAD)", async () => {
+    const keyPrefix = uniquePrefix()
+    const s = make({ keyPrefix, encryptionKey: randomBytes(32) })
+    await s.connect()
+    const [a, b] = [newId(), newId()]
+    await s.put(a, makeToken())
+    const stolen = await admin.hgetall(`${keyPrefix}token:${a}`)
+    await admin.hset(`${keyPrefix}token:${b}`, stolen)
+    await admin.pexpire(`${keyPrefix}token:${b}`, 60_000)
+    expect(await s.get(b)).toBeUndefined()
+    expect(await s.get(a)).toBeDefined()
+  })
+
+  it('treats a value sealed with another key, or not sealed at all, as absent', async () => {
+    const keyPrefix = uniquePrefix()
+    const [k1, k2] = [randomBytes(32), randomBytes(32)]
+    const writer = make({ keyPrefix, encryptionKey: k1 })
+    const otherKey = make({ keyPrefix, encryptionKey: k2 })
+    const noKey = make({ keyPrefix })
+    await Promise.all([writer.connect(), otherKey.connect(), noKey.connect()])
+    const [sealedId, plainId] = [newId(), newId()]
+    await writer.put(sealedId, makeToken())
+    await noKey.put(plainId, makeToken())
+    expect(await otherKey.get(sealedId)).toBeUndefined()
+    expect(await noKey.get(sealedId)).toBeUndefined()
+    expect(await writer.get(plainId)).toBeUndefined()
+    expect(await writer.get(sealedId)).toBeDefined()
+  })
+
+  it('treats a bad shape or a fence field that differs from the payload as absent', async () => {
+    const keyPrefix = uniquePrefix()
+    const s = make({ keyPrefix })
+    await s.connect()
+    const id = newId()
+    const t = makeToken()
+    await s.put(id, t)
+    const key = `${keyPrefix}token:${id}`
+    await admin.hset(key, 'm', String(t.mintedAt + 1))
+    expect(await s.get(id)).toBeUndefined()
+    await admin.hset(key, 'm', String(t.mintedAt), 'v', JSON.stringify({ ...t, expiresAt: 'soon' }))
+    expect(await s.get(id)).toBeUndefined()
+    await admin.hset(key, 'v', JSON.stringify(t))
+    expect(await s.get(id)).toEqual(t)
+  })
+})
+
+describe('redis store: Redis down', () => {
+  it('fails fast, goes down, and resumes (writes and notifications) when Redis is back', async () => {
+    const p = await proxy()
+    const keyPrefix = uniquePrefix()
+    const log = captureLog()
+    const s = make({ url: p.url, keyPrefix, log })
+    const states: string[] = []
+    s.onState((st) => states.push(st))
+    const seen: string[] = []
+    s.onToken((id) => seen.push(id))
+    await s.connect()
+    expect(s.status().state).toBe('ok')
+
+    await p.stop()
+    const id = newId()
+    expect(await timeToReject(s.get(id))).toBeLessThan(2000)
+    expect(await timeToReject(s.put(id, makeToken()))).toBeLessThan(2000)
+    expect(await timeToReject(s.acquire(id, 1000))).toBeLessThan(2000)
+    await eventually(() => expect(s.status().state).toBe('down'))
+    expect(states).toEqual(['ok', 'down'])
+    await sleep(1000) // several reconnect attempts: still one warn line for the outage
+    expect(log.lines.filter((l) => l.level === 'warn')).toHaveLength(1)
+
+    await p.start()
+    await eventually(() => expect(s.status().state).toBe('ok'), 6000)
+    expect(states).toEqual(['ok', 'down', 'ok'])
+    expect(await s.put(id, makeToken())).toBe(true)
+    await eventually(() => expect(seen).toContain(id), 1000)
+    // The subscription came back too: a write by another replica still reaches this one.
+    const other = make({ keyPrefix })
+    await other.connect()
+    const id2 = newId()
+    await other.put(id2, makeToken())
+    await eventually(() => expect(seen).toContain(id2), 500)
+  })
+
+  it('starts with Redis down without hanging or throwing, logs once without the password, connects later', async () => {
+    const p = await proxy()
+    await p.stop()
+    const log = captureLog()
+    const withPassword = new URL(p.url)
+    withPassword.password = 'hunter2-secret'
+    const s = make({ url: withPassword.toString(), log })
+    const t0 = Date.now()
+    await s.connect()
+    expect(Date.now() - t0).toBeLessThan(2500)
+    expect(s.status().state).toBe('down')
+    expect(await timeToReject(s.get(newId()))).toBeLessThan(500)
+    await sleep(500)
+    expect(log.lines.filter((l) => l.level === 'warn')).toHaveLength(1)
+    expect(log.text()).not.toContain('hunter2-secret')
+    const t1 = Date.now()
+    await s.close()
+    expect(Date.now() - t1).toBeLessThan(1500)
+  })
+
+  it('connects later when Redis comes up after start', async () => {
+    const p = await proxy()
+    await p.stop()
+    const s = make({ url: p.url })
+    await s.connect(300)
+    expect(s.status().state).toBe('down')
+    await p.start()
+    await eventually(() => expect(s.status().state).toBe('ok'), 6000)
+    expect(await s.put(newId(), makeToken())).toBe(true)
+  })
+
+  it('redacts the password of a URL', () => {
+    expect(redactUrl('rediss://user:pw-secret@host:6380/2')).toBe('rediss://user:***@host:6380/2')
+    expect(redactUrl('redis://host:6379')).toBe('redis://host:6379')
+  })
+})
