@@ -35,6 +35,8 @@ export const serverOptions = () =>
     routerOptions: { maxParamLength: 1000 },
     // Keep answering (readiness says "draining") while in-flight work finishes on close.
     return503OnClosing: false,
+    // HEAD on a token route would run the whole handler (even a mint) to send no body.
+    exposeHeadRoutes: false,
     // The hot path stays quiet: a line per request only when someone asked for debug.
     logController: new LogController({
       disableRequestLogging: (request) => !VERBOSE.has(request.log.level),

@@ -20,7 +20,6 @@ export const PayloadTooLarge = createError(
 )
 export const UpstreamRejected = createError('UPSTREAM_REJECTED', '%s', 502)
 export const UpstreamUnavailable = createError('UPSTREAM_UNAVAILABLE', '%s', 503)
-export const NotReady = createError('NOT_READY', '%s', 503)
 export const InternalError = createError('INTERNAL_ERROR', 'Internal Server Error', 500)
 
 export const BODY_LIMIT = 1024 * 1024

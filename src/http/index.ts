@@ -21,7 +21,8 @@ async function http(fastify: FastifyInstance) {
   fastify.setNotFoundHandler(notFoundHandler)
 
   // An empty JSON body is a valid "no options" refresh; anything else must parse.
-  fastify.removeContentTypeParser('application/json')
+  // JSON only: any other body type is refused as such (400) rather than half-validated.
+  fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = (body as string).trim()
     if (text === '') return done(null, undefined)

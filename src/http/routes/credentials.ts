@@ -7,7 +7,7 @@ import { CredentialsResponse, errors } from '../schemas.js'
 const credentialRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/v1/credentials',
-    { schema: { response: { 200: CredentialsResponse, ...errors(401, 403) } } },
+    { schema: { response: { 200: CredentialsResponse, ...errors(401, 403, 500) } } },
     async (request) => {
       const credentials = []
       for (const id of fastify.tokens.ids()) {

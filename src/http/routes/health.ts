@@ -4,14 +4,18 @@ import { isoOrNull, lastErrorBody } from '../present.js'
 import { errors, HealthResponse, ReadyResponse } from '../schemas.js'
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.get('/healthz', { schema: { response: { 200: HealthResponse, ...errors(403) } } }, async () => ({
-    status: 'ok' as const,
-  }))
+  fastify.get(
+    '/healthz',
+    { schema: { response: { 200: HealthResponse, ...errors(403, 500) } } },
+    async () => ({
+      status: 'ok' as const,
+    }),
+  )
 
   /** 503 until warm-up has tried every credential and while draining; 200 even if some credentials fail. */
   fastify.get(
     '/readyz',
-    { schema: { response: { 200: ReadyResponse, 503: ReadyResponse, ...errors(403) } } },
+    { schema: { response: { 200: ReadyResponse, 503: ReadyResponse, ...errors(403, 500) } } },
     async (_request, reply) => {
       const { tokens } = fastify
       const status: Static<typeof ReadyResponse>['status'] = fastify.draining
@@ -34,7 +38,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
   )
 
-  fastify.get('/metrics', { schema: { response: { ...errors(403) } } }, async (_request, reply) => {
+  fastify.get('/metrics', { schema: { response: { ...errors(403, 500) } } }, async (_request, reply) => {
     const { registry } = fastify.metrics
     reply.header('content-type', registry.contentType)
     return registry.metrics()

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { mayUse } from '../auth.js'
-import { BODY_LIMIT, CredentialNotFound, Forbidden } from '../errors.js'
+import { BadRequest, BODY_LIMIT, CredentialNotFound, Forbidden } from '../errors.js'
 import { present } from '../present.js'
 import { CredentialParams, errors, RefreshBody, TokenQuery, TokenResponse } from '../schemas.js'
 
@@ -23,7 +23,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         params: CredentialParams,
         querystring: TokenQuery,
-        response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 413, 502, 503) },
+        response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 500, 502, 503) },
       },
     },
     async (request, reply) => {
@@ -33,7 +33,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       // The hot path: a token from memory, no await, no I/O.
       const token = tokens.peek(id, minTtl) ?? (await tokens.get(id, minTtl))
       reply.header('cache-control', 'no-store')
-      return present(credential, token, Date.now())
+      return present(credential, token, fastify.clock.now())
     },
   )
 
@@ -41,10 +41,22 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     '/v1/tokens/:credential/refresh',
     {
       bodyLimit: BODY_LIMIT,
+      // The shared Ajv coerces types (min_ttl needs it), which would turn `{"rejected_token": 5}`
+      // into "5" and `false` into null: refuse what is not JSON of the right type before that.
+      preValidation: (request, _reply, done) => {
+        const body: unknown = request.body
+        if (body === undefined || body === null) return done()
+        if (typeof body !== 'object') return done(new BadRequest('body must be object'))
+        const rejected = (body as { rejected_token?: unknown }).rejected_token
+        if (rejected !== undefined && typeof rejected !== 'string') {
+          return done(new BadRequest('body rejected_token must be string'))
+        }
+        done()
+      },
       schema: {
         params: CredentialParams,
         body: RefreshBody,
-        response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 413, 502, 503) },
+        response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 413, 500, 502, 503) },
       },
     },
     async (request, reply) => {
@@ -52,7 +64,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const credential = credentialFor(id, request)
       const token = await tokens.refresh(id, request.body?.rejected_token)
       reply.header('cache-control', 'no-store')
-      return present(credential, token, Date.now())
+      return present(credential, token, fastify.clock.now())
     },
   )
 }
