@@ -84,6 +84,9 @@ export function createTokenManager(opts: TokenManagerOptions) {
   const notices = createNotices(clock)
   const slots = new Map<string, Slot>()
   const abort = new AbortController()
+  const closed = new Promise<void>((resolve) =>
+    abort.signal.addEventListener('abort', () => resolve(), { once: true }),
+  )
   // Longer than the worst mint: every attempt timing out plus the waits between them.
   const lockTtlMs =
     ATTEMPTS_PER_MINT * opts.upstreamTimeoutMs + (ATTEMPTS_PER_MINT - 1) * MAX_INLINE_WAIT_MS + 2_000
@@ -140,13 +143,20 @@ export function createTokenManager(opts: TokenManagerOptions) {
           expiresAt: startedAt + grant.expiresIn * 1000,
         }
         log.info(
-          { credential: credential.id, token: fingerprint(token.accessToken), expiresIn: grant.expiresIn, attempt },
+          {
+            credential: credential.id,
+            token: fingerprint(token.accessToken),
+            expiresIn: grant.expiresIn,
+            attempt,
+          },
           'minted a new token',
         )
         return token
       } catch (err) {
         const failure =
-          err instanceof UpstreamError ? err : new UpstreamError('network', `upstream call failed: ${errorText(err)}`)
+          err instanceof UpstreamError
+            ? err
+            : new UpstreamError('network', `upstream call failed: ${errorText(err)}`)
         events?.upstreamAttempt(credential, failure.reason, performance.now() - t0)
         const retryAfter = failure.retryAfterMs
         const last =
@@ -159,7 +169,9 @@ export function createTokenManager(opts: TokenManagerOptions) {
           'upstream attempt failed',
         )
         if (last) throw failure
-        await clock.sleep(retryAfter ?? fullJitter(attempt, random))
+        // Shutdown cuts the wait short rather than holding close() (and the fleet lock) for it.
+        await Promise.race([clock.sleep(retryAfter ?? fullJitter(attempt, random)), closed])
+        if (closing) throw failure
       }
     }
   }
@@ -216,7 +228,10 @@ export function createTokenManager(opts: TokenManagerOptions) {
       slot.lastError = undefined
       if (source === 'store') {
         slot.unsaved = false
-        log.debug({ credential: slot.credential.id, token: fingerprint(token.accessToken) }, 'took token from store')
+        log.debug(
+          { credential: slot.credential.id, token: fingerprint(token.accessToken) },
+          'took token from store',
+        )
       }
     }
     slot.tried = true
@@ -237,7 +252,10 @@ export function createTokenManager(opts: TokenManagerOptions) {
   function backgroundRefresh(slot: Slot): void {
     slot.cancelTimer = undefined
     if (closing || slots.get(slot.credential.id) !== slot) return
-    if (clock.now() < slot.blockedUntil) return schedule(slot)
+    if (clock.now() < slot.blockedUntil) {
+      schedule(slot)
+      return
+    }
     const held = slot.token
     const accept = (t: Token) => remainingMs(t) > 0 && !isDue(t) && (!held || t.mintedAt > held.mintedAt)
     obtain(slot, accept).catch(() => {
@@ -368,7 +386,8 @@ export function createTokenManager(opts: TokenManagerOptions) {
       try {
         token = await obtain(slot, accept)
         // Joined a mint started for another reason: its token may still fall short; one more go.
-        if (!meets(token, minTtlS) && clock.now() - token.mintedAt >= FRESH_MS) token = await obtain(slot, accept)
+        if (!meets(token, minTtlS) && clock.now() - token.mintedAt >= FRESH_MS)
+          token = await obtain(slot, accept)
       } catch (err) {
         const current = slot.token
         if (minTtlS === undefined && current && meets(current, undefined)) return current
@@ -447,11 +466,14 @@ export function createTokenManager(opts: TokenManagerOptions) {
           slot.blockedUntil = 0
           slot.failures = 0
           log.info({ credential: id }, 'credential changed: minting with the new settings')
-          const held = slot.token
           work.push(
             (slot.inflight ?? Promise.resolve())
               .catch(() => {})
-              .then(() => obtain(slot, (t) => !held || t.mintedAt > held.mintedAt))
+              .then(() => {
+                // Read after the in-flight mint settles: a token it got with the old settings must not count.
+                const held = slot.token
+                return obtain(slot, (t) => !held || t.mintedAt > held.mintedAt)
+              })
               .catch(() => {}),
           )
         }

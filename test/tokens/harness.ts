@@ -1,0 +1,244 @@
+import type { ImsCredential } from '../../src/config/types.js'
+import { createMemoryStore } from '../../src/store/memory.js'
+import { silentLogger } from '../../src/tokens/logger.js'
+import { createTokenManager } from '../../src/tokens/manager.js'
+import { type Grant, type Mint, UpstreamError } from '../../src/upstreams/types.js'
+import { createManualClock, type ManualClock } from '../helpers/manual-clock.js'
+
+export const SECOND = 1000
+export const MINUTE = 60 * SECOND
+
+/** What a fake upstream does with one call: answer with a grant, or reject. */
+type Responder = (call: number, signal: AbortSignal | undefined) => Promise<Grant>
+
+export interface Held {
+  /** Answers the held call with a grant of `expiresIn` seconds (default: the upstream's lifetime). */
+  grant(expiresIn?: number): void
+  fail(err: UpstreamError): void
+}
+
+/**
+ * A fake upstream for one secret. Every call is counted and timed; it answers from a queue of
+ * scripted responses first, then with its standing behaviour (by default: a grant). Tokens are
+ * named `<secret>-<call number>`, so a test can tell which call produced what it was served.
+ */
+export class FakeUpstream {
+  readonly callTimes: number[] = []
+  private readonly queue: Responder[] = []
+  private standing: Responder
+
+  constructor(
+    readonly name: string,
+    private readonly clock: ManualClock,
+    /** Lifetime of granted tokens, in seconds. */
+    public lifetimeS = 3600,
+  ) {
+    this.standing = (call) => Promise.resolve(this.grantFor(call))
+  }
+
+  get calls(): number {
+    return this.callTimes.length
+  }
+
+  readonly mint: Mint = (signal) => {
+    this.callTimes.push(this.clock.now())
+    const respond = this.queue.shift() ?? this.standing
+    return respond(this.calls, signal)
+  }
+
+  /** From now on every call answers with a grant of `expiresIn` seconds. */
+  succeed(expiresIn = this.lifetimeS): this {
+    this.lifetimeS = expiresIn
+    this.standing = (call) => Promise.resolve(this.grantFor(call))
+    return this
+  }
+
+  /** From now on every call fails with `make()`. */
+  failWith(make: () => UpstreamError): this {
+    this.standing = () => Promise.reject(make())
+    return this
+  }
+
+  /** The next calls (one per error) fail with these errors, then the standing behaviour resumes. */
+  thenFail(...errors: UpstreamError[]): this {
+    for (const err of errors) this.queue.push(() => Promise.reject(err))
+    return this
+  }
+
+  /** The next call stays pending until the test answers it; an abort rejects it like a real request. */
+  hold(): Held {
+    let settle: Held | undefined
+    this.queue.push(
+      (call, signal) =>
+        new Promise<Grant>((resolve, reject) => {
+          signal?.addEventListener('abort', () => reject(new UpstreamError('network', 'aborted')), {
+            once: true,
+          })
+          settle = {
+            grant: (expiresIn = this.lifetimeS) => resolve({ ...this.grantFor(call), expiresIn }),
+            fail: reject,
+          }
+        }),
+    )
+    return {
+      grant: (expiresIn) => {
+        if (!settle) throw new Error(`${this.name}: the held call has not been made yet`)
+        settle.grant(expiresIn)
+      },
+      fail: (err) => {
+        if (!settle) throw new Error(`${this.name}: the held call has not been made yet`)
+        settle.fail(err)
+      },
+    }
+  }
+
+  private grantFor(call: number): Grant {
+    return { accessToken: `${this.name}-${call}`, tokenType: 'bearer', expiresIn: this.lifetimeS }
+  }
+}
+
+export const errors = {
+  unavailable: (retryAfterMs?: number) =>
+    new UpstreamError('unavailable', 'upstream answered 503', {
+      status: 503,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    }),
+  rejected: () => new UpstreamError('rejected', 'upstream refused the secret (401)', { status: 401 }),
+  malformed: () => new UpstreamError('malformed', 'upstream answer is not JSON'),
+  timeout: () => new UpstreamError('timeout', 'no answer within 10000 ms'),
+}
+
+/** An IMS credential whose secret names its fake upstream (default: the id). */
+export function credential(id: string, secret = id): ImsCredential {
+  return {
+    id,
+    type: 'ims',
+    environment: 'production',
+    baseUrl: 'https://ims.example.test',
+    clientId: `client-${id}`,
+    clientSecret: secret,
+    scopes: ['openid'],
+  }
+}
+
+export interface SetupOptions {
+  /** Credential ids (or full credentials); default one credential, "ims". */
+  credentials?: Array<string | ImsCredential>
+  random?: () => number
+  refreshMargin?: number
+  /** Lifetime, in seconds, that every fake upstream grants unless told otherwise. */
+  lifetimeS?: number
+}
+
+/** A token manager on a manual clock and the memory store, with one fake upstream per secret. */
+export function setup(opts: SetupOptions = {}) {
+  const clock = createManualClock()
+  const store = createMemoryStore({ clock })
+  const upstreams = new Map<string, FakeUpstream>()
+  /** The fake upstream that answers for `secret` (a credential's id unless given another secret). */
+  const upstream = (secret: string): FakeUpstream => {
+    let fake = upstreams.get(secret)
+    if (!fake) {
+      fake = new FakeUpstream(secret, clock, opts.lifetimeS)
+      upstreams.set(secret, fake)
+    }
+    return fake
+  }
+  const credentials = (opts.credentials ?? ['ims']).map((c) => (typeof c === 'string' ? credential(c) : c))
+  const manager = createTokenManager({
+    credentials,
+    store,
+    mintFor: (c) => upstream(c.type === 'ims' ? c.clientSecret : c.appSecret).mint,
+    log: silentLogger,
+    refreshMargin: opts.refreshMargin ?? 0.2,
+    upstreamTimeoutMs: 10_000,
+    clock,
+    random: opts.random ?? (() => 0),
+  })
+
+  /** Flushes the clock and returns what `p` settled with; fails fast if it is still pending. */
+  async function settled<T>(p: Promise<T>): Promise<T> {
+    let done = false
+    p.then(
+      () => {
+        done = true
+      },
+      () => {
+        done = true
+      },
+    )
+    await clock.flush()
+    if (!done) throw new Error('the promise is still pending after the clock was flushed')
+    return p
+  }
+
+  /** Flushes the clock and returns the error `p` rejected with; fails if it resolved or is pending. */
+  async function failure(p: Promise<unknown>): Promise<unknown> {
+    try {
+      await settled(p)
+    } catch (err) {
+      return err
+    }
+    throw new Error('expected the promise to reject, but it resolved')
+  }
+
+  /** Flushes the clock once and returns the errors every one of `ps` rejected with. */
+  async function failures(ps: Promise<unknown>[]): Promise<unknown[]> {
+    const watched = ps.map(watch)
+    await clock.flush()
+    return watched.map((w, i) => {
+      if (!w.settled) throw new Error(`call ${i} is still pending after the clock was flushed`)
+      if (!('error' in w)) throw new Error(`call ${i} resolved; expected it to reject`)
+      return w.error
+    })
+  }
+
+  /** Starts the manager and lets warm-up finish (no clock time passes). */
+  async function started(): Promise<void> {
+    await settled(manager.start())
+  }
+
+  afterEachCleanup.push(async () => {
+    const closed = manager.close()
+    // A mint may be waiting out a retry delay on this clock: let it unwind.
+    await clock.runAll(1000)
+    await closed
+  })
+  return { clock, store, manager, upstream, settled, failure, failures, started }
+}
+
+/** Managers created by setup() in the running test, closed by the test files' afterEach. */
+const afterEachCleanup: Array<() => Promise<void>> = []
+
+export async function closeAll(): Promise<void> {
+  const pending = afterEachCleanup.splice(0)
+  await Promise.allSettled(pending.map((close) => close()))
+}
+
+/** Tracks a promise's outcome without awaiting it (for calls left pending while the clock moves). */
+export function watch<T>(p: Promise<T>) {
+  const w: { settled: boolean; value?: T; error?: unknown } = { settled: false }
+  p.then(
+    (value) => {
+      w.settled = true
+      w.value = value
+    },
+    (error: unknown) => {
+      w.settled = true
+      w.error = error
+    },
+  )
+  return w
+}
+
+/** A small seeded generator (mulberry32), for jitter that varies yet repeats run after run. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

@@ -1,0 +1,266 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { MintFailed } from '../../src/tokens/errors.js'
+import { EPOCH } from '../helpers/manual-clock.js'
+import { closeAll, credential, errors, MINUTE, SECOND, seeded, setup, watch } from './harness.js'
+
+afterEach(closeAll)
+
+describe('warm-up', () => {
+  it('mints every credential exactly once at start', async () => {
+    const { manager, upstream, started } = setup({ credentials: ['a', 'b', 'c'] })
+    await started()
+    expect([upstream('a').calls, upstream('b').calls, upstream('c').calls]).toEqual([1, 1, 1])
+    expect(manager.peek('a')?.accessToken).toBe('a-1')
+    expect(manager.peek('b')?.accessToken).toBe('b-1')
+    expect(manager.peek('c')?.accessToken).toBe('c-1')
+    expect(manager.status('a').state).toBe('ok')
+  })
+
+  it('is ready only once every credential has been tried, a failing one included', async () => {
+    const { manager, upstream, clock } = setup({ credentials: ['ok', 'refused', 'slow'] })
+    upstream('refused').failWith(errors.rejected)
+    const slow = upstream('slow').hold()
+
+    const warming = watch(manager.start())
+    await clock.flush()
+    expect(manager.started).toBe(false)
+    expect(warming.settled).toBe(false)
+    expect(manager.status('ok').state).toBe('ok')
+    expect(manager.status('refused').state).toBe('failing')
+    expect(manager.status('slow').state).toBe('pending')
+
+    slow.grant()
+    await clock.flush()
+    expect(warming.settled).toBe(true)
+    expect(manager.started).toBe(true)
+    expect(manager.status('slow').state).toBe('ok')
+  })
+
+  it('waits for a transiently failing credential to use up its retries before turning ready', async () => {
+    const { manager, upstream, clock } = setup({ credentials: ['ok', 'flaky'], random: () => 0.5 })
+    upstream('flaky').failWith(() => errors.unavailable())
+    const warming = watch(manager.start())
+    await clock.flush()
+    expect(upstream('flaky').calls).toBe(1)
+    expect(manager.started).toBe(false)
+    // Full-jitter waits with random() = 0.5: 125 ms, then 250 ms.
+    await clock.advance(125 + 250)
+    expect(upstream('flaky').calls).toBe(3)
+    expect(warming.settled).toBe(true)
+    expect(manager.started).toBe(true)
+  })
+
+  it('marks a credential whose mint failed as failing with its last error, and serves the others', async () => {
+    const { manager, upstream, started, settled, failure } = setup({ credentials: ['good', 'bad'] })
+    upstream('bad').failWith(errors.rejected)
+    await started()
+
+    const bad = manager.status('bad')
+    expect(bad.state).toBe('failing')
+    expect(bad.expiresAt).toBeUndefined()
+    expect(bad.lastError).toMatchObject({ code: 'UPSTREAM_REJECTED', at: EPOCH })
+    expect(bad.lastError?.message).toContain('Adobe IMS')
+
+    expect(manager.status('good')).toMatchObject({ state: 'ok', lastError: undefined })
+    expect((await settled(manager.get('good'))).accessToken).toBe('good-1')
+    expect(await failure(manager.get('bad'))).toBeInstanceOf(MintFailed)
+  })
+
+  it('takes a valid token already in the store instead of minting (a restarted replica)', async () => {
+    const { manager, store, upstream, clock, started } = setup()
+    const now = clock.now()
+    await store.put('ims', {
+      accessToken: 'from-store',
+      tokenType: 'bearer',
+      mintedAt: now,
+      expiresAt: now + 3600_000,
+    })
+    await started()
+    expect(upstream('ims').calls).toBe(0)
+    expect(manager.peek('ims')?.accessToken).toBe('from-store')
+  })
+})
+
+describe('background refresh', () => {
+  const L = 3600 * SECOND
+
+  it('with random() = 0 refreshes exactly when 20 % of the lifetime is left, no caller needed', async () => {
+    const { manager, upstream, clock, started } = setup({ random: () => 0, lifetimeS: 3600 })
+    await started()
+    const first = manager.status('ims')
+    expect(first.expiresAt).toBe(EPOCH + L)
+    expect(first.nextRefreshAt).toBe(EPOCH + L - 0.2 * L)
+
+    await clock.advanceTo(EPOCH + 0.8 * L - 1)
+    expect(upstream('ims').calls).toBe(1)
+    expect(manager.peek('ims')?.accessToken).toBe('ims-1')
+
+    await clock.advance(1)
+    expect(upstream('ims').calls).toBe(2)
+    expect(upstream('ims').callTimes[1]).toBe(EPOCH + 0.8 * L)
+    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
+    // The next cycle is armed from the new token.
+    expect(manager.status('ims').nextRefreshAt).toBe(EPOCH + 0.8 * L + 0.8 * L)
+  })
+
+  it('with random() close to 1 pulls the refresh forward by at most 2 % of the lifetime', async () => {
+    const { manager, upstream, clock, started } = setup({ random: () => 0.999, lifetimeS: 3600 })
+    await started()
+    const { expiresAt, nextRefreshAt } = manager.status('ims')
+    const marginStart = expiresAt! - 0.2 * L
+    expect(nextRefreshAt).toBeLessThan(marginStart)
+    expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 0.02 * L)
+    expect(nextRefreshAt).toBe(marginStart - Math.floor(0.999 * 0.02 * L))
+
+    await clock.advanceTo(nextRefreshAt! - 1)
+    expect(upstream('ims').calls).toBe(1)
+    await clock.advance(1)
+    expect(upstream('ims').calls).toBe(2)
+  })
+
+  it('caps the jitter at 5 minutes for long-lived tokens', async () => {
+    const { manager, clock, upstream, started } = setup({ random: () => 0.999, lifetimeS: 86_399 })
+    await started()
+    const lifetime = 86_399 * SECOND
+    const { expiresAt, nextRefreshAt } = manager.status('ims')
+    const marginStart = expiresAt! - 0.2 * lifetime
+    expect(0.02 * lifetime).toBeGreaterThan(5 * MINUTE)
+    expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 5 * MINUTE)
+    expect(nextRefreshAt).toBe(marginStart - Math.floor(0.999 * 5 * MINUTE))
+
+    await clock.advanceTo(nextRefreshAt! - 1)
+    expect(upstream('ims').calls).toBe(1)
+    await clock.advance(1)
+    expect(upstream('ims').calls).toBe(2)
+  })
+
+  it('spreads the refresh moments of many credentials inside the jitter window', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `c${i}`)
+    const { manager, started } = setup({ credentials: ids, random: seeded(42), lifetimeS: 7200 })
+    await started()
+    const lifetime = 7200 * SECOND
+    const moments = new Set<number>()
+    for (const id of ids) {
+      const { expiresAt, nextRefreshAt } = manager.status(id)
+      const marginStart = expiresAt! - 0.2 * lifetime
+      expect(nextRefreshAt).toBeLessThanOrEqual(marginStart)
+      expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 0.02 * lifetime)
+      moments.add(nextRefreshAt!)
+    }
+    expect(moments.size).toBeGreaterThan(15)
+  })
+
+  it('keeps refreshing cycle after cycle, one mint per cycle', async () => {
+    const { manager, upstream, clock, started } = setup({ random: () => 0, lifetimeS: 3600 })
+    await started()
+    await clock.advance(10 * L)
+    // One mint every 0.8 L: at 0 and then 12 more within 10 L.
+    expect(upstream('ims').calls).toBe(1 + Math.floor(10 / 0.8))
+    expect(manager.peek('ims')?.accessToken).toBe(`ims-${upstream('ims').calls}`)
+  })
+})
+
+describe('reconfigure', () => {
+  it('mints with a changed secret at once, serving the old token until the new one arrives', async () => {
+    const { manager, upstream, clock, started, settled } = setup({ credentials: ['a'] })
+    await started()
+    await clock.advance(MINUTE)
+    const rotated = upstream('a-rotated').hold()
+
+    const applying = watch(manager.reconfigure([credential('a', 'a-rotated')]))
+    await clock.flush()
+    expect(upstream('a-rotated').calls).toBe(1)
+    expect(upstream('a').calls).toBe(1)
+    expect((await settled(manager.get('a'))).accessToken).toBe('a-1')
+    expect(applying.settled).toBe(false)
+
+    rotated.grant()
+    await clock.flush()
+    expect(applying.settled).toBe(true)
+    expect(manager.peek('a')?.accessToken).toBe('a-rotated-1')
+  })
+
+  it('mints with the new secret even when a mint with the old one was in flight', async () => {
+    const { manager, upstream, clock, started } = setup({ credentials: ['a'] })
+    await started()
+    await clock.advance(MINUTE)
+    const old = upstream('a').hold()
+    void manager.refresh('a', 'a-1').catch(() => {})
+    await clock.flush()
+    expect(upstream('a').calls).toBe(2)
+
+    const rotated = upstream('a-rotated').hold()
+    const applying = watch(manager.reconfigure([credential('a', 'a-rotated')]))
+    old.grant()
+    await clock.flush()
+    expect(manager.peek('a')?.accessToken).toBe('a-2')
+    // A token from the old secret is not what the new settings asked for: the new secret is used.
+    expect(upstream('a-rotated').calls).toBe(1)
+    await clock.advance(SECOND)
+    rotated.grant()
+    await clock.flush()
+    expect(applying.settled).toBe(true)
+    expect(manager.peek('a')?.accessToken).toBe('a-rotated-1')
+  })
+
+  it('tries a new secret at once even while the old one is braked as refused', async () => {
+    const { manager, upstream, started, settled } = setup({ credentials: ['a'] })
+    upstream('a').failWith(errors.rejected)
+    await started()
+    await settled(manager.reconfigure([credential('a', 'a-fixed')]))
+    expect(upstream('a-fixed').calls).toBe(1)
+    expect(manager.status('a').state).toBe('ok')
+    expect(manager.peek('a')?.accessToken).toBe('a-fixed-1')
+  })
+
+  it('drops a removed credential, warms an added one, and leaves an unchanged one alone', async () => {
+    const { manager, upstream, clock, started, settled } = setup({ credentials: ['keep', 'gone'] })
+    await started()
+    await settled(manager.reconfigure([credential('keep'), credential('new')]))
+
+    expect(manager.has('gone')).toBe(false)
+    // One refresh timer per credential still configured; the removed one's is cancelled.
+    expect(clock.pending()).toBe(2)
+    expect([...manager.ids()].sort()).toEqual(['keep', 'new'])
+    expect(() => manager.status('gone')).toThrow()
+    expect(upstream('keep').calls).toBe(1)
+    expect(upstream('new').calls).toBe(1)
+    expect(manager.peek('new')?.accessToken).toBe('new-1')
+
+    // The removed credential's refresh timer is gone with it.
+    await clock.advance(2 * 3600 * SECOND)
+    expect(upstream('gone').calls).toBe(1)
+  })
+})
+
+describe('close', () => {
+  it('stops the refresh timers: no mint however far the clock moves', async () => {
+    const { manager, upstream, clock, started } = setup({ credentials: ['a', 'b'] })
+    await started()
+    expect(clock.pending()).toBe(2)
+    await manager.close()
+    expect(clock.pending()).toBe(0)
+    expect(manager.status('a').nextRefreshAt).toBeUndefined()
+    await clock.advance(48 * 3600 * SECOND)
+    expect(upstream('a').calls).toBe(1)
+    expect(upstream('b').calls).toBe(1)
+    expect(clock.pending()).toBe(0)
+  })
+
+  it('aborts an in-flight mint and arms nothing after it fails', async () => {
+    const { manager, upstream, clock, started } = setup()
+    await started()
+    await clock.advance(20 * SECOND)
+    upstream('ims').hold()
+    const refreshing = watch(manager.refresh('ims'))
+    await clock.flush()
+    expect(upstream('ims').calls).toBe(2)
+
+    await manager.close()
+    await clock.flush()
+    expect(refreshing.error).toBeInstanceOf(MintFailed)
+    await clock.advance(48 * 3600 * SECOND)
+    expect(upstream('ims').calls).toBe(2)
+    expect(clock.pending()).toBe(0)
+  })
+})
