@@ -43,7 +43,8 @@ try {
 // Rotation without restart: `kill -HUP <pid>` re-reads the config file and every secret.
 process.on('SIGHUP', () => void fastify.reloadConfig('SIGHUP'))
 
-closeWithGrace({ delay: GRACE_MS }, async ({ signal, err }) => {
+// close-with-grace would treat SIGHUP as a shutdown signal; here it means reload.
+closeWithGrace({ delay: GRACE_MS, skip: ['SIGHUP'] }, async ({ signal, err }) => {
   if (err) fastify.log.error({ err }, 'closing after an unexpected error')
   else fastify.log.info({ signal }, 'shutting down')
   await fastify.close()
