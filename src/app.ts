@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
 import { EnvSchema } from './config/env.js'
 import type { EnvSource } from './config/secrets.js'
+import { clientErrorHandler } from './http/client-error.js'
 import { BODY_LIMIT } from './http/errors.js'
 import http from './http/index.js'
 import brokerConfig from './plugins/broker-config.js'
@@ -37,6 +38,7 @@ export const serverOptions = () =>
     return503OnClosing: false,
     // HEAD on a token route would run the whole handler (even a mint) to send no body.
     exposeHeadRoutes: false,
+    clientErrorHandler,
     // The hot path stays quiet: a line per request only when someone asked for debug.
     logController: new LogController({
       disableRequestLogging: (request) => !VERBOSE.has(request.log.level),
