@@ -39,6 +39,13 @@ async function http(fastify: FastifyInstance) {
     done(new Forbidden('the source address is not allowed to call the broker'))
   })
 
+  // While draining, answers close their connection: a keep-alive client whose request was in flight
+  // at SIGTERM would otherwise hold the closed listener open until the grace period kills us (exit 1).
+  fastify.addHook('onSend', (_request, reply, _payload, done) => {
+    if (fastify.draining) reply.header('connection', 'close')
+    done()
+  })
+
   await fastify.register(healthRoutes)
   await fastify.register(async function v1(scope) {
     scope.decorateRequest('client', null as unknown as Client)

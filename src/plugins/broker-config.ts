@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { loadBrokerConfig } from '../config/broker-file.js'
 import { ConfigError } from '../config/errors.js'
-import { type AddressCheck, parseAllowedCidrs } from '../config/network.js'
+import { type AddressCheck, parseAllowedCidrs, parseTrustProxy } from '../config/network.js'
 import type { EnvSource } from '../config/secrets.js'
 import type { BrokerConfig } from '../config/types.js'
 
@@ -33,6 +33,8 @@ async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions)
     }
   }
   const allowed = parseAllowedCidrs(env.ALLOWED_CIDRS)
+  // server.ts reads TRUST_PROXY before Fastify exists; refuse a bad value here too, for every embedder.
+  parseTrustProxy(env.TRUST_PROXY)
   const config = await loadBrokerConfig({
     path: env.BROKER_CONFIG,
     env: opts.env,

@@ -38,7 +38,7 @@ async function metricsPlugin(fastify: FastifyInstance) {
     registers: [registry],
     collect() {
       this.reset()
-      const now = Date.now()
+      const now = fastify.clock.now()
       for (const id of fastify.tokens.ids()) {
         const { expiresAt } = fastify.tokens.status(id)
         this.set({ credential: id }, expiresAt === undefined ? 0 : Math.max(0, (expiresAt - now) / 1000))

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Clock } from '../tokens/clock.js'
+import { type Clock, systemClock } from '../tokens/clock.js'
 import { createTokenManager, type TokenManager } from '../tokens/manager.js'
 import { createMint } from '../upstreams/index.js'
 
@@ -9,6 +9,8 @@ declare module 'fastify' {
     tokens: TokenManager
     /** Set when shutdown begins: readiness turns 503 while in-flight requests finish. */
     draining: boolean
+    /** The token manager's time, so that answers (expires_in) and metrics agree with it. */
+    clock: Clock
   }
 }
 
@@ -36,6 +38,7 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
   })
   fastify.decorate('tokens', manager)
   fastify.decorate('draining', false)
+  fastify.decorate('clock', opts.clock ?? systemClock)
 
   // Warm-up runs after the server is up, so /healthz answers and /readyz says "starting" meanwhile.
   fastify.addHook('onReady', async () => {

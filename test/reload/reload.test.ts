@@ -36,8 +36,7 @@ describe('configuration reload (SIGHUP)', () => {
     clients: { ops: { key: { file: file('ops-key') }, credentials: ['*'] }, ...extraClients },
   })
   const writeDocument = (doc: unknown) => writeFile(file('broker.config.json'), JSON.stringify(doc))
-  const getIms = (key = 'ops-key-CANARY-1') =>
-    app.inject({ url: '/v1/tokens/adobe-ims', headers: auth(key) })
+  const getIms = (key = 'ops-key-CANARY-1') => app.inject({ url: '/v1/tokens/adobe-ims', headers: auth(key) })
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'token-broker-reload-'))
@@ -85,12 +84,16 @@ describe('configuration reload (SIGHUP)', () => {
     const doc = document({ reader: { key: { file: file('reader-key') }, credentials: ['marketplace'] } })
     delete (doc.credentials as Record<string, unknown>)['adobe-ims']
     ;(doc.clients.ops as { credentials: string[] }).credentials = ['marketplace']
-    expect((await app.inject({ url: '/v1/tokens/marketplace', headers: auth('reader-key-CANARY-2') })).statusCode).toBe(401)
+    expect(
+      (await app.inject({ url: '/v1/tokens/marketplace', headers: auth('reader-key-CANARY-2') })).statusCode,
+    ).toBe(401)
 
     await writeDocument(doc)
     expect(await app.reloadConfig('SIGHUP')).toBe(true)
 
-    expect((await app.inject({ url: '/v1/tokens/marketplace', headers: auth('reader-key-CANARY-2') })).statusCode).toBe(200)
+    expect(
+      (await app.inject({ url: '/v1/tokens/marketplace', headers: auth('reader-key-CANARY-2') })).statusCode,
+    ).toBe(200)
     expect((await getIms()).json().code).toBe('CREDENTIAL_NOT_FOUND')
     const ready = (await app.inject({ url: '/readyz' })).json()
     expect(Object.keys(ready.credentials)).toEqual(['marketplace'])
@@ -103,7 +106,10 @@ describe('configuration reload (SIGHUP)', () => {
     expect(await app.reloadConfig('SIGHUP')).toBe(false)
     await writeDocument(document({ extra: { key: { file: file('missing-key') }, credentials: ['*'] } }))
     expect(await app.reloadConfig('SIGHUP')).toBe(false)
-    await writeDocument({ ...document(), clients: { ops: { key: 'a-literal-key-CANARY-3', credentials: ['*'] } } })
+    await writeDocument({
+      ...document(),
+      clients: { ops: { key: 'a-literal-key-CANARY-3', credentials: ['*'] } },
+    })
     expect(await app.reloadConfig('SIGHUP')).toBe(false)
 
     const res = await getIms()
@@ -121,7 +127,10 @@ describe('configuration reload (SIGHUP)', () => {
     await writeFile(file('ims-secret'), 'ims-secret-CANARY-new')
     await app.reloadConfig('SIGHUP')
     tokens.push((await getIms()).json().access_token as string)
-    await writeDocument({ ...document(), clients: { ops: { key: 'a-literal-key-CANARY-3', credentials: ['*'] } } })
+    await writeDocument({
+      ...document(),
+      clients: { ops: { key: 'a-literal-key-CANARY-3', credentials: ['*'] } },
+    })
     await app.reloadConfig('SIGHUP')
 
     const log = logLines.join('')

@@ -20,6 +20,14 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/v1/tokens/:credential',
     {
+      // Ajv's coercion would read "1e3", "0x10" or " 5" as integers: min_ttl is decimal digits only.
+      preValidation: (request, _reply, done) => {
+        const raw = (request.query as Record<string, unknown>).min_ttl
+        if (raw !== undefined && (typeof raw !== 'string' || !/^\d{1,6}$/.test(raw))) {
+          return done(new BadRequest('query min_ttl must be a whole number of seconds from 0 to 86400'))
+        }
+        done()
+      },
       schema: {
         params: CredentialParams,
         querystring: TokenQuery,

@@ -1,0 +1,105 @@
+import Fastify from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import app, { serverOptions } from '../../src/app.js'
+import { describeStartupError } from '../../src/config/errors.js'
+import { baseEnv, brokerDocument, SECRETS, writeConfig } from '../helpers/broker.js'
+
+/** Never contacted: every case here fails before warm-up. */
+const SIM_URL = 'http://127.0.0.1:9'
+const KEY_CANARY = Buffer.from('key-CANARY-too-short-4f1e').toString('base64')
+
+let config: { path: string; cleanup: () => Promise<void> }
+beforeAll(async () => {
+  config = await writeConfig(brokerDocument(SIM_URL))
+})
+afterAll(async () => {
+  await config.cleanup()
+})
+
+/** Builds the app as server.ts does, with `env` over a valid environment; returns the start-up line. */
+async function startupLine(env: Record<string, string | undefined>): Promise<string> {
+  const fastify = Fastify({ ...serverOptions(), logger: false })
+  const full = { ...baseEnv(config.path), ...env }
+  let err: unknown
+  try {
+    await fastify.register(app, { env: full })
+    await fastify.ready()
+  } catch (e) {
+    err = e
+  }
+  await fastify.close().catch(() => {})
+  expect(err, 'the app started with a bad environment').toBeDefined()
+  const line = describeStartupError(err)
+  expect(line).not.toMatch(/[\r\n]/)
+  expect(line).not.toMatch(/\bat .*\(.*:\d+:\d+\)/)
+  for (const secret of [...Object.values(SECRETS), KEY_CANARY]) expect(line).not.toContain(secret)
+  return line
+}
+
+describe('a bad environment stops the app with one line naming the variable', () => {
+  const cases: Array<[Record<string, string>, string, RegExp?]> = [
+    [{ PORT: 'abc' }, 'PORT', /integer/],
+    [{ PORT: '70000' }, 'PORT', /65535/],
+    [{ PORT: '-1' }, 'PORT'],
+    [{ PORT: '80.5' }, 'PORT'],
+    [{ REFRESH_MARGIN: '2' }, 'REFRESH_MARGIN', /0\.9/],
+    [{ REFRESH_MARGIN: '0' }, 'REFRESH_MARGIN'],
+    [{ REFRESH_MARGIN: 'half' }, 'REFRESH_MARGIN'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /trace/],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL', /rediss\?/],
+    [{ REDIS_URL: 'redis://' }, 'REDIS_URL'],
+    [{ TOKEN_ENCRYPTION_KEY: KEY_CANARY }, 'TOKEN_ENCRYPTION_KEY', /32 bytes/],
+    [{ TOKEN_ENCRYPTION_KEY: 'not base64 at all!' }, 'TOKEN_ENCRYPTION_KEY'],
+    [{ TOKEN_ENCRYPTION_KEY: Buffer.alloc(33, 7).toString('base64') }, 'TOKEN_ENCRYPTION_KEY'],
+    [{ ALLOWED_CIDRS: '10.0.0.0/99' }, 'ALLOWED_CIDRS', /prefix/],
+    [{ ALLOWED_CIDRS: 'nonsense' }, 'ALLOWED_CIDRS'],
+    [{ ALLOWED_CIDRS: '::1/129' }, 'ALLOWED_CIDRS'],
+    [{ ALLOWED_CIDRS: ',,' }, 'ALLOWED_CIDRS'],
+    [{ TRUST_PROXY: 'bogus' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '10.0.0.0/40' }, 'TRUST_PROXY'],
+    [{ ALLOW_INSECURE_UPSTREAM: 'maybe' }, 'ALLOW_INSECURE_UPSTREAM', /boolean/],
+    [{ UPSTREAM_TIMEOUT_MS: '5' }, 'UPSTREAM_TIMEOUT_MS', /100/],
+    [{ UPSTREAM_TIMEOUT_MS: 'soon' }, 'UPSTREAM_TIMEOUT_MS'],
+    [{ BROKER_CONFIG: '/nonexistent/broker.config.json' }, 'BROKER_CONFIG', /does not exist/],
+    [{ TEST_IMS_SECRET: '' }, 'credentials.adobe-ims.clientSecret', /empty/],
+  ]
+  it.each(cases)('%j → names %s', async (env, variable, detail) => {
+    const line = await startupLine(env)
+    expect(line).toMatch(/^invalid configuration: /)
+    expect(line).toContain(variable)
+    if (detail) expect(line).toMatch(detail)
+  })
+
+  it('an unset secret variable names the field and the variable', async () => {
+    const line = await startupLine({ TEST_KEY_IMS: undefined })
+    expect(line).toContain('clients.claims-service.key')
+    expect(line).toContain('TEST_KEY_IMS')
+  })
+
+  it('several bad variables are all named on the one line', async () => {
+    const line = await startupLine({ PORT: 'abc', LOG_LEVEL: 'loud' })
+    expect(line).toContain('PORT')
+    expect(line).toContain('LOG_LEVEL')
+  })
+
+  it('good values are accepted (the checks are not simply refusing everything)', async () => {
+    const fastify = Fastify({ ...serverOptions(), logger: false })
+    await fastify.register(app, {
+      env: {
+        ...baseEnv(config.path),
+        PORT: '0',
+        REFRESH_MARGIN: '0.5',
+        LOG_LEVEL: 'silent',
+        ALLOWED_CIDRS: '10.0.0.0/8, ::1',
+        TRUST_PROXY: '2',
+        ALLOW_INSECURE_UPSTREAM: 'true',
+        UPSTREAM_TIMEOUT_MS: '100',
+        TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+      },
+    })
+    await fastify.ready()
+    expect(fastify.config.REFRESH_MARGIN).toBe(0.5)
+    expect(fastify.config.ALLOW_INSECURE_UPSTREAM).toBe(true)
+    await fastify.close()
+  })
+})
