@@ -46,6 +46,7 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
   })
   fastify.addHook('preClose', async () => {
     fastify.draining = true
+    manager.drain()
     setTimeout(() => void manager.close(), DRAIN_MS).unref()
   })
   fastify.addHook('onClose', async () => {

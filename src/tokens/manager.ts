@@ -91,8 +91,16 @@ export function createTokenManager(opts: TokenManagerOptions) {
   const lockTtlMs =
     ATTEMPTS_PER_MINT * opts.upstreamTimeoutMs + (ATTEMPTS_PER_MINT - 1) * MAX_INLINE_WAIT_MS + 2_000
   let started = false
+  let draining = false
   let warming: Promise<void> | undefined
   let closing = false
+
+  function stopTimers(): void {
+    for (const slot of slots.values()) {
+      slot.cancelTimer?.()
+      slot.cancelTimer = undefined
+    }
+  }
 
   const newSlot = (credential: Credential): Slot => ({
     credential,
@@ -241,7 +249,7 @@ export function createTokenManager(opts: TokenManagerOptions) {
   function schedule(slot: Slot): void {
     slot.cancelTimer?.()
     slot.cancelTimer = undefined
-    if (closing) return
+    if (closing || draining) return
     const now = clock.now()
     const due = slot.token ? refreshAt(slot.token, refreshMargin, random) : now
     const at = Math.max(due, slot.blockedUntil, now)
@@ -481,13 +489,19 @@ export function createTokenManager(opts: TokenManagerOptions) {
       await Promise.all(work)
     },
 
+    /**
+     * Shutdown has begun: no more background refreshes. Callers are still served, and may still
+     * cause a mint, while in-flight requests finish.
+     */
+    drain(): void {
+      draining = true
+      stopTimers()
+    },
+
     /** Stops timers and in-flight upstream calls; locks are released as their mints unwind. */
     async close(): Promise<void> {
       closing = true
-      for (const slot of slots.values()) {
-        slot.cancelTimer?.()
-        slot.cancelTimer = undefined
-      }
+      stopTimers()
       abort.abort()
       await Promise.allSettled([...slots.values()].map((s) => s.inflight))
     },

@@ -263,4 +263,18 @@ describe('close', () => {
     expect(upstream('ims').calls).toBe(2)
     expect(clock.pending()).toBe(0)
   })
+
+  it('drain() stops background refreshes at once, while callers are still served', async () => {
+    const { manager, upstream, clock, started } = setup({ credentials: ['a'] })
+    await started()
+    manager.drain()
+    expect(clock.pending()).toBe(0)
+    await clock.advance(48 * 3600 * SECOND)
+    expect(upstream('a').calls).toBe(1)
+    // A caller's need still mints while in-flight work finishes.
+    const token = await manager.get('a')
+    expect(token.accessToken).not.toBe('')
+    expect(upstream('a').calls).toBe(2)
+    expect(clock.pending()).toBe(0)
+  })
 })
