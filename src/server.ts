@@ -33,7 +33,6 @@ const fastify = Fastify({
 
 try {
   await fastify.register(app, { env, secretPollMs: SECRET_POLL_MS })
-  if (env.TRUST_PROXY !== undefined) parseTrustProxy(env.TRUST_PROXY)
   await fastify.ready()
 } catch (err) {
   process.stderr.write(`token-broker: ${describeStartupError(err)}\n`)

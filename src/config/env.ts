@@ -7,7 +7,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /**
  * The environment, as validated at start by @fastify/env. This schema is the single source of the
  * variables' names, defaults, checks and TypeScript types. Values that need more than a schema can
- * say (CIDR lists, the encryption key's length, TRUST_PROXY's forms) are checked in settings.ts.
+ * say (CIDR lists, the encryption key's length, TRUST_PROXY's forms) are checked when the app
+ * loads its configuration (plugins/broker-config.ts).
  */
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),

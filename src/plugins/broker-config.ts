@@ -5,6 +5,7 @@ import { ConfigError } from '../config/errors.js'
 import { type AddressCheck, parseAllowedCidrs, parseTrustProxy } from '../config/network.js'
 import type { EnvSource } from '../config/secrets.js'
 import type { BrokerConfig } from '../config/types.js'
+import { parseEncryptionKey } from '../store/crypto.js'
 
 export interface BrokerState {
   /** The credentials and clients in force; replaced whole on reload. */
@@ -27,9 +28,11 @@ export interface BrokerConfigOptions {
 async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions) {
   const { config: env } = fastify
   if (env.TOKEN_ENCRYPTION_KEY !== undefined) {
-    const key = Buffer.from(env.TOKEN_ENCRYPTION_KEY, 'base64')
-    if (key.length !== 32 || key.toString('base64') !== env.TOKEN_ENCRYPTION_KEY) {
-      throw new ConfigError('TOKEN_ENCRYPTION_KEY must be the base64 encoding of exactly 32 bytes')
+    // Checked even without Redis: a bad key is a bad configuration, whichever store is in use.
+    try {
+      parseEncryptionKey(env.TOKEN_ENCRYPTION_KEY)
+    } catch (err) {
+      throw new ConfigError(`TOKEN_ENCRYPTION_KEY ${(err as Error).message}`)
     }
   }
   const allowed = parseAllowedCidrs(env.ALLOWED_CIDRS)

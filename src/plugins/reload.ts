@@ -71,9 +71,14 @@ async function reloadPlugin(fastify: FastifyInstance, opts: ReloadOptions) {
     return true
   }
 
-  // One reload at a time: a burst of SIGHUPs applies the file once more at most.
+  // One reload at a time, in order; a reload that throws must not break the ones after it.
   fastify.decorate('reloadConfig', (reason: string) => {
-    running = (running ?? Promise.resolve(true)).then(() => reload(reason))
+    running = (running ?? Promise.resolve(true))
+      .then(() => reload(reason))
+      .catch((err: unknown) => {
+        log.error({ reason, problem: (err as Error).message }, 'configuration reload failed')
+        return false
+      })
     return running
   })
 

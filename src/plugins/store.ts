@@ -28,12 +28,8 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
   } else {
     let encryptionKey: Buffer | undefined
     if (config.TOKEN_ENCRYPTION_KEY) {
-      try {
-        encryptionKey = parseEncryptionKey(config.TOKEN_ENCRYPTION_KEY)
-      } catch (err) {
-        // Names the variable, never its value.
-        throw new Error(`TOKEN_ENCRYPTION_KEY ${(err as Error).message}`)
-      }
+      // Already validated with the rest of the configuration (broker-config).
+      encryptionKey = parseEncryptionKey(config.TOKEN_ENCRYPTION_KEY)
     } else {
       log.warn('TOKEN_ENCRYPTION_KEY is not set: tokens are stored in Redis in plain text')
     }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { type Clock, systemClock } from '../tokens/clock.js'
 import type { Token } from '../tokens/token.js'
-import type { Lock, StoreState, StoreStatus, TokenStore } from './types.js'
+import type { Brake, Lock, StoreState, StoreStatus, TokenStore } from './types.js'
 
 /**
  * The store of a single replica: a Map in this process. Same semantics as the Redis store (fence,
@@ -12,6 +12,7 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
   const tokens = new Map<string, Token>()
   const locks = new Map<string, { owner: string; expiresAt: number }>()
   const listeners: Array<(id: string) => void> = []
+  const brakes = new Map<string, Brake>()
 
   const live = (id: string): Token | undefined => {
     const t = tokens.get(id)
@@ -58,6 +59,14 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
       }
       return lock
     },
+    async getBrake(id) {
+      const brake = brakes.get(id)
+      return brake && brake.until > clock.now() ? brake : undefined
+    },
+    async setBrake(id, brake) {
+      if (brake) brakes.set(id, brake)
+      else brakes.delete(id)
+    },
     onToken(listener) {
       listeners.push(listener)
     },
@@ -70,6 +79,7 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
     async close() {
       tokens.clear()
       locks.clear()
+      brakes.clear()
       listeners.length = 0
     },
   }

@@ -82,6 +82,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const cipher: Cipher | undefined = opts.encryptionKey ? createCipher(opts.encryptionKey) : undefined
   const tokenKey = (id: string) => `${keyPrefix}token:${id}`
   const lockKey = (id: string) => `${keyPrefix}lock:${id}`
+  const brakeKey = (id: string) => `${keyPrefix}brake:${id}`
   const channel = `${keyPrefix}tokens`
   const where = redactUrl(opts.url)
 
@@ -197,6 +198,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
 
   const decode = (id: string, key: string, h: Record<string, string>): Token | undefined => {
     const { m, v } = h
+    if (m === undefined && v === undefined) return undefined // no such key: nothing stored
     if (m === undefined || v === undefined) return unreadable(id, m, 'missing fields')
     let json: string
     if (cipher) {
@@ -275,6 +277,20 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       const value = cipher ? cipher.seal(plain, key) : plain
       const expiry = String(Math.ceil(token.expiresAt))
       return (await scripts.tbPut(key, String(token.mintedAt), value, expiry, channel, id)) === 1
+    },
+    async getBrake(id) {
+      // "kind:until": holds no secret, so it is never encrypted.
+      const [kind, until] = ((await redis.get(brakeKey(id))) ?? '').split(':')
+      if ((kind !== 'rejected' && kind !== 'unavailable') || !(Number(until) > Date.now())) return undefined
+      return { kind, until: Number(until) }
+    },
+    async setBrake(id, brake) {
+      if (!brake) {
+        await redis.del(brakeKey(id))
+        return
+      }
+      const ttl = Math.ceil(brake.until - Date.now())
+      if (ttl > 0) await redis.set(brakeKey(id), `${brake.kind}:${brake.until}`, 'PX', ttl)
     },
     async acquire(id, ttlMs) {
       const key = lockKey(id)

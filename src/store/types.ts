@@ -5,6 +5,13 @@ export interface Lock {
   release(): Promise<void>
 }
 
+/** A credential resting after a failed mint: nobody in the fleet calls upstream for it until then. */
+export interface Brake {
+  kind: 'rejected' | 'unavailable'
+  /** Epoch ms. */
+  until: number
+}
+
 export type StoreKind = 'memory' | 'redis'
 export type StoreState = 'ok' | 'down'
 
@@ -34,6 +41,10 @@ export interface TokenStore {
   put(id: string, token: Token): Promise<boolean>
   /** Takes the credential's lock for `ttlMs` if nobody holds it; undefined when somebody does. */
   acquire(id: string, ttlMs: number): Promise<Lock | undefined>
+  /** The fleet-wide failure brake on the credential, if one is in force. */
+  getBrake(id: string): Promise<Brake | undefined>
+  /** Sets (or, with undefined, lifts) the credential's failure brake for the whole fleet. */
+  setBrake(id: string, brake: Brake | undefined): Promise<void>
   /** Called with the credential id whenever any replica stores a new token for it. */
   onToken(listener: (id: string) => void): void
   /** Called when the store changes state (for instance Redis going down or coming back). */

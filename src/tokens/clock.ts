@@ -18,3 +18,17 @@ export const systemClock: Clock = {
   },
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref()),
 }
+
+/** Sleeps on `clock`, waking early (and quietly) when `signal` aborts. */
+export function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const wake = () => {
+      cancel()
+      signal.removeEventListener('abort', wake)
+      resolve()
+    }
+    const cancel = clock.schedule(wake, ms)
+    signal.addEventListener('abort', wake, { once: true })
+  })
+}

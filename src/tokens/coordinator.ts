@@ -1,4 +1,4 @@
-import type { Lock, TokenStore } from '../store/types.js'
+import type { Brake, Lock, TokenStore } from '../store/types.js'
 import type { Clock } from './clock.js'
 import type { Logger } from './logger.js'
 import type { Notices } from './notices.js'
@@ -10,9 +10,13 @@ export interface CoordinateOptions {
   /** Whether a token found in the store already does what this mint was for. */
   accept: (token: Token) => boolean
   mint: () => Promise<Token>
+  /** The rest the whole fleet takes after this replica's mint failed with `err`. */
+  brakeFor: (err: unknown) => Brake
   clock: Clock
   notices: Notices
   log: Logger
+  /** Shutdown: stop waiting for the lock and give up. */
+  signal: AbortSignal
   /** Outlives the worst mint (all attempts and waits), so a live holder never loses its lock. */
   lockTtlMs: number
   /** Fallback re-check while another replica mints, in case its announcement is lost. */
@@ -26,16 +30,34 @@ export interface Outcome {
   saved: boolean
 }
 
+/** Another replica's mint failed moments ago: the fleet rests instead of asking upstream again. */
+export class BrakeInForce extends Error {
+  override readonly name = 'BrakeInForce'
+  constructor(readonly brake: Brake) {
+    super(
+      `a mint by another replica failed (${brake.kind}); resting until ${new Date(brake.until).toISOString()}`,
+    )
+  }
+}
+
+export class ShuttingDown extends Error {
+  override readonly name = 'ShuttingDown'
+  constructor() {
+    super('the broker is shutting down')
+  }
+}
+
 /**
  * One mint for the whole fleet: take the credential's lock, look in the store (another replica may
- * have just minted), and only then call upstream. Replicas that lose the race wait for the
- * winner's token. When the store is unreachable the mint goes ahead without the lock: serving
- * callers matters more than avoiding a duplicate mint.
+ * have just minted, or just failed), and only then call upstream. Replicas that lose the race wait
+ * for the winner's token. When the store is unreachable the mint goes ahead without the lock:
+ * serving callers matters more than avoiding a duplicate mint.
  */
 export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
   // A holder that died leaves a lock that expires after lockTtlMs; we take it over then.
   const deadline = o.clock.now() + o.lockTtlMs + 2 * o.pollMs
   for (;;) {
+    if (o.signal.aborted) throw new ShuttingDown()
     let lock: Lock | undefined
     try {
       lock = await o.store.acquire(o.id, o.lockTtlMs)
@@ -48,8 +70,8 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
     }
     if (lock) {
       try {
-        const stored = await readStore(o)
-        if (stored && o.accept(stored)) return { token: stored, minted: false, saved: true }
+        const found = await readStore(o)
+        if (found) return found
         return await mintAndSave(o)
       } finally {
         await lock.release().catch((err: unknown) => {
@@ -60,9 +82,9 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
         })
       }
     }
-    await o.notices.wait(o.id, Math.max(0, Math.min(o.pollMs, deadline - o.clock.now())))
-    const stored = await readStore(o)
-    if (stored && o.accept(stored)) return { token: stored, minted: false, saved: true }
+    await o.notices.wait(o.id, Math.max(0, Math.min(o.pollMs, deadline - o.clock.now())), o.signal)
+    const found = await readStore(o)
+    if (found) return found
     if (o.clock.now() >= deadline) {
       o.log.warn({ credential: o.id }, 'gave up waiting for the fleet lock: minting without it')
       return mintAndSave(o)
@@ -70,12 +92,28 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
   }
 }
 
+/** A token another replica stored that does the job, or the fleet's brake if one is in force. */
+async function readStore(o: CoordinateOptions): Promise<Outcome | undefined> {
+  const stored = await o.store.get(o.id).catch(() => undefined)
+  if (stored && o.accept(stored)) return { token: stored, minted: false, saved: true }
+  const brake = await o.store.getBrake(o.id).catch(() => undefined)
+  if (brake) throw new BrakeInForce(brake)
+  return undefined
+}
+
 async function mintAndSave(o: CoordinateOptions): Promise<Outcome> {
-  const token = await o.mint()
+  let token: Token
+  try {
+    token = await o.mint()
+  } catch (err) {
+    // Tell the fleet, so the other replicas rest too rather than each trying in turn.
+    if (!o.signal.aborted) await o.store.setBrake(o.id, o.brakeFor(err)).catch(() => {})
+    throw err
+  }
   try {
     if (await o.store.put(o.id, token)) return { token, minted: true, saved: true }
     // Fenced: a token minted after ours is already stored. Prefer it.
-    const newer = await readStore(o)
+    const newer = await o.store.get(o.id).catch(() => undefined)
     return { token: newer ?? token, minted: true, saved: true }
   } catch (err) {
     o.log.warn(
@@ -83,14 +121,6 @@ async function mintAndSave(o: CoordinateOptions): Promise<Outcome> {
       'could not store the new token; will retry when the store is back',
     )
     return { token, minted: true, saved: false }
-  }
-}
-
-async function readStore(o: CoordinateOptions): Promise<Token | undefined> {
-  try {
-    return await o.store.get(o.id)
-  } catch {
-    return undefined
   }
 }
 

@@ -1,9 +1,9 @@
 import type { Credential } from '../config/types.js'
-import type { StoreState, TokenStore } from '../store/types.js'
+import type { Brake, StoreState, TokenStore } from '../store/types.js'
 import { type FailureReason, type Mint, UpstreamError } from '../upstreams/types.js'
 import { failureBrakeMs, fullJitter } from './backoff.js'
-import { type Clock, systemClock } from './clock.js'
-import { coordinate, errorText } from './coordinator.js'
+import { type Clock, sleepUnlessAborted, systemClock } from './clock.js'
+import { BrakeInForce, coordinate, errorText, ShuttingDown } from './coordinator.js'
 import { MinTtlUnreachable, MintFailed } from './errors.js'
 import type { Logger } from './logger.js'
 import { createNotices } from './notices.js'
@@ -19,6 +19,7 @@ const ATTEMPTS_PER_MINT = 3
 const MAX_INLINE_WAIT_MS = 5_000
 const LOCK_POLL_MS = 250
 const WARM_UP_CONCURRENCY = 8
+const MIN_REFRESH_INTERVAL_MS = 1_000
 
 export type UpstreamOutcome = 'success' | FailureReason
 
@@ -84,9 +85,6 @@ export function createTokenManager(opts: TokenManagerOptions) {
   const notices = createNotices(clock)
   const slots = new Map<string, Slot>()
   const abort = new AbortController()
-  const closed = new Promise<void>((resolve) =>
-    abort.signal.addEventListener('abort', () => resolve(), { once: true }),
-  )
   // Longer than the worst mint: every attempt timing out plus the waits between them.
   const lockTtlMs =
     ATTEMPTS_PER_MINT * opts.upstreamTimeoutMs + (ATTEMPTS_PER_MINT - 1) * MAX_INLINE_WAIT_MS + 2_000
@@ -178,22 +176,45 @@ export function createTokenManager(opts: TokenManagerOptions) {
         )
         if (last) throw failure
         // Shutdown cuts the wait short rather than holding close() (and the fleet lock) for it.
-        await Promise.race([clock.sleep(retryAfter ?? fullJitter(attempt, random)), closed])
+        await sleepUnlessAborted(clock, retryAfter ?? fullJitter(attempt, random), abort.signal)
         if (closing) throw failure
       }
     }
   }
 
+  const asUpstreamError = (err: unknown): UpstreamError =>
+    err instanceof UpstreamError ? err : new UpstreamError('unavailable', `mint failed: ${errorText(err)}`)
+
+  /** The rest after a failed mint: how long nobody (here or, through the store, in the fleet) retries. */
+  function brakeAfter(slot: Slot, err: unknown): Brake {
+    const failure = asUpstreamError(err)
+    const ms = failureBrakeMs(failure.rejected, slot.failures + 1, failure.retryAfterMs)
+    return { kind: failure.rejected ? 'rejected' : 'unavailable', until: clock.now() + ms }
+  }
+
   /** Brakes the credential after a failed mint and turns the failure into what callers get. */
   function recordFailure(slot: Slot, err: unknown): MintFailed {
-    const failure =
-      err instanceof UpstreamError ? err : new UpstreamError('unavailable', `mint failed: ${errorText(err)}`)
-    slot.failures++
+    if (err instanceof ShuttingDown) return new MintFailed('unavailable', err.message, 1000)
     slot.tried = true
-    const brakeMs = failureBrakeMs(failure.rejected, slot.failures, failure.retryAfterMs)
-    slot.blockedUntil = clock.now() + brakeMs
-    slot.blockedKind = failure.rejected ? 'rejected' : 'unavailable'
     const upstream = slot.credential.type === 'ims' ? 'Adobe IMS' : 'Adobe Commerce Marketplace (EQP)'
+    if (err instanceof BrakeInForce) {
+      // Another replica just failed: rest with the fleet, without counting it as our own failure.
+      slot.blockedUntil = Math.max(slot.blockedUntil, err.brake.until)
+      slot.blockedKind = err.brake.kind
+      slot.lastError = {
+        code: err.brake.kind === 'rejected' ? 'UPSTREAM_REJECTED' : 'UPSTREAM_UNAVAILABLE',
+        message: `${upstream}: ${err.message}`,
+        at: clock.now(),
+      }
+      schedule(slot)
+      return brakeError(slot)
+    }
+    const failure = asUpstreamError(err)
+    const brake = brakeAfter(slot, failure)
+    slot.failures++
+    const brakeMs = brake.until - clock.now()
+    slot.blockedUntil = brake.until
+    slot.blockedKind = brake.kind
     slot.lastError = {
       code: failure.rejected ? 'UPSTREAM_REJECTED' : 'UPSTREAM_UNAVAILABLE',
       message: `${upstream}: ${failure.message}`,
@@ -251,8 +272,11 @@ export function createTokenManager(opts: TokenManagerOptions) {
     slot.cancelTimer = undefined
     if (closing || draining) return
     const now = clock.now()
-    const due = slot.token ? refreshAt(slot.token, refreshMargin, random) : now
-    const at = Math.max(due, slot.blockedUntil, now)
+    // After a failure, try again once the brake ends (so a blip does not leave the credential
+    // "failing" until the next refresh); otherwise at the refresh moment, but never more often
+    // than once a second, whatever lifetime upstream grants.
+    const due = slot.token && !slot.lastError ? refreshAt(slot.token, refreshMargin, random) : now
+    const at = Math.max(due, slot.blockedUntil, now, (slot.refreshedAt ?? 0) + MIN_REFRESH_INTERVAL_MS)
     slot.nextRefreshAt = at
     slot.cancelTimer = clock.schedule(() => backgroundRefresh(slot), at - now)
   }
@@ -287,6 +311,8 @@ export function createTokenManager(opts: TokenManagerOptions) {
           id: slot.credential.id,
           accept,
           mint: () => mintWithRetries(slot),
+          brakeFor: (err) => brakeAfter(slot, err),
+          signal: abort.signal,
           clock,
           notices,
           log,
@@ -335,9 +361,11 @@ export function createTokenManager(opts: TokenManagerOptions) {
       if (slot.unsaved && slot.token && remainingMs(slot.token) > 0) {
         const token = slot.token
         try {
-          await store.put(id, token)
+          const written = await store.put(id, token)
           if (slot.token === token) slot.unsaved = false
-          log.info({ credential: id }, 'wrote the held token to the store after it came back')
+          if (written) log.info({ credential: id }, 'wrote the held token to the store after it came back')
+          // Fenced: another replica stored a newer token meanwhile; take it.
+          else await onStoreToken(id)
         } catch {
           // Still down; the next 'ok' tries again.
         }
@@ -470,14 +498,16 @@ export function createTokenManager(opts: TokenManagerOptions) {
         } else if (!sameCredential(slot.credential, credential)) {
           slot.credential = credential
           slot.mint = mintFor(credential)
-          // A new secret deserves a try now, whatever the brake said about the old one.
-          slot.blockedUntil = 0
-          slot.failures = 0
           log.info({ credential: id }, 'credential changed: minting with the new settings')
           work.push(
             (slot.inflight ?? Promise.resolve())
               .catch(() => {})
-              .then(() => {
+              .then(async () => {
+                // A new secret deserves a try now, whatever the brake said about the old one, here or
+                // fleet-wide, including a brake set by the old-settings mint that was just in flight.
+                slot.blockedUntil = 0
+                slot.failures = 0
+                await store.setBrake(id, undefined).catch(() => {})
                 // Read after the in-flight mint settles: a token it got with the old settings must not count.
                 const held = slot.token
                 return obtain(slot, (t) => !held || t.mintedAt > held.mintedAt)

@@ -114,6 +114,22 @@ describe('a fleet of three replicas on one Redis', () => {
     expect(tokens[0]).not.toBe(first)
   })
 
+  it('rests the whole fleet after Adobe refuses the secret: one upstream call, however many replicas ask', async () => {
+    await startFleet()
+    const current = await tokenOf(fleet[0]!)
+    sim.behave(IMS_CLIENT_ID, { mode: 'reject' })
+    const before = sim.mints(IMS_CLIENT_ID)
+    const answers = []
+    for (let round = 0; round < 5; round++) {
+      answers.push(...(await Promise.all(fleet.map((app) => refresh(app, current)))))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(answers.map((r) => r.json().code)).toEqual(Array(15).fill('UPSTREAM_REJECTED'))
+    expect(sim.mints(IMS_CLIENT_ID) - before).toBe(1)
+    // The held token is still served to callers whose need it meets.
+    expect(await tokenOf(fleet[2]!)).toBe(current)
+  })
+
   it('overtakes a lock holder that died mid-mint once its lock expires', async () => {
     await startFleet()
     const old = await tokenOf(fleet[0]!)

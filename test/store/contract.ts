@@ -137,5 +137,22 @@ export function storeContract(name: string, makeStore: () => Promise<TokenStore>
       await second?.release()
       expect(await s.acquire(id, 5000)).toBeDefined()
     })
+
+    it('brake: shared until it ends or is lifted, per id', async () => {
+      const s = await store()
+      const id = newId()
+      expect(await s.getBrake(id)).toBeUndefined()
+      const brake = { kind: 'rejected' as const, until: Date.now() + 150 }
+      await s.setBrake(id, brake)
+      expect(await s.getBrake(id)).toEqual(brake)
+      expect(await s.getBrake(newId())).toBeUndefined()
+      await sleep(250)
+      expect(await s.getBrake(id)).toBeUndefined()
+
+      await s.setBrake(id, { kind: 'unavailable', until: Date.now() + 60_000 })
+      expect((await s.getBrake(id))?.kind).toBe('unavailable')
+      await s.setBrake(id, undefined)
+      expect(await s.getBrake(id)).toBeUndefined()
+    })
   })
 }

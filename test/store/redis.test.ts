@@ -205,6 +205,14 @@ describe('redis store: encryption at rest', () => {
     expect(s.status()).toMatchObject({ kind: 'redis', encrypted: true })
   })
 
+  it('finds nothing, quietly, where nothing was ever stored', async () => {
+    const log = captureLog()
+    const s = make({ keyPrefix: uniquePrefix(), encryptionKey: randomBytes(32), log })
+    await s.connect()
+    expect(await s.get(newId())).toBeUndefined()
+    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([])
+  })
+
   it('treats a tampered value as absent and logs the id and reason once, never the value', async () => {
     const log = captureLog()
     const keyPrefix = uniquePrefix()

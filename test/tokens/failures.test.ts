@@ -164,10 +164,14 @@ describe('a refused secret', () => {
     expect(await failure(manager.refresh('ims'))).toMatchObject({ kind: 'rejected' })
     expect(upstream('ims').calls).toBe(2)
 
-    // After 30 s a caller may try again.
-    await clock.advance(1)
+    // After 30 s the broker tries once more by itself (the secret works again): the held token is
+    // replaced, and the credential is no longer failing, without any caller asking.
     upstream('ims').succeed()
+    await clock.advance(1)
+    expect(upstream('ims').calls).toBe(3)
+    expect(manager.status('ims').state).toBe('ok')
     expect((await settled(manager.refresh('ims', 'ims-1'))).accessToken).toBe('ims-3')
+    expect(upstream('ims').calls).toBe(3)
   })
 })
 

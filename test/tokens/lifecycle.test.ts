@@ -203,6 +203,23 @@ describe('reconfigure', () => {
     expect(manager.peek('a')?.accessToken).toBe('a-rotated-1')
   })
 
+  it('tries the new secret even when the in-flight mint with the old one is refused', async () => {
+    const { manager, upstream, clock, started, settled } = setup({ credentials: ['a'] })
+    await started()
+    await clock.advance(MINUTE)
+    const old = upstream('a').hold()
+    void manager.refresh('a', 'a-1').catch(() => {})
+    await clock.flush()
+
+    const applying = manager.reconfigure([credential('a', 'a-rotated')])
+    // The old secret was revoked: its mint fails and sets the 30 s brake, which must not stop the new one.
+    old.fail(errors.rejected())
+    await settled(applying)
+    expect(upstream('a-rotated').calls).toBe(1)
+    expect(manager.peek('a')?.accessToken).toBe('a-rotated-1')
+    expect(manager.status('a').state).toBe('ok')
+  })
+
   it('tries a new secret at once even while the old one is braked as refused', async () => {
     const { manager, upstream, started, settled } = setup({ credentials: ['a'] })
     upstream('a').failWith(errors.rejected)
@@ -245,6 +262,23 @@ describe('close', () => {
     expect(upstream('a').calls).toBe(1)
     expect(upstream('b').calls).toBe(1)
     expect(clock.pending()).toBe(0)
+  })
+
+  it("does not wait for another replica's lock: close() settles at once and the waiting caller gets 503", async () => {
+    const { manager, store, clock, started, upstream } = setup({ credentials: ['a'] })
+    await started()
+    await clock.advance(20 * SECOND)
+    // Another replica holds the lock (and may have died holding it): the caller waits for it.
+    await store.acquire('a', 60 * SECOND)
+    const waiting = watch(manager.refresh('a', 'a-1'))
+    await clock.advance(SECOND)
+    expect(waiting.settled).toBe(false)
+
+    const closing = watch(manager.close())
+    await clock.flush()
+    expect(closing.settled).toBe(true)
+    expect(waiting.error).toBeInstanceOf(MintFailed)
+    expect(upstream('a').calls).toBe(1)
   })
 
   it('aborts an in-flight mint and arms nothing after it fails', async () => {
