@@ -40,6 +40,10 @@ export const serverOptions = () =>
     exposeHeadRoutes: false,
     clientErrorHandler,
     // The hot path stays quiet: a line per request only when someone asked for debug.
+    // A pino child per request costs more than the rest of the hot path: make one (with its reqId)
+    // only when request lines are wanted; otherwise the rare warn/error lines use the app logger.
+    childLoggerFactory: (logger, bindings, opts) =>
+      VERBOSE.has(logger.level) ? logger.child(bindings, opts) : logger,
     logController: new LogController({
       disableRequestLogging: (request) => !VERBOSE.has(request.log.level),
     }),

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import type { Client } from '../config/types.js'
 
 const BEARER = /^Bearer +(\S+) *$/i
@@ -12,7 +12,8 @@ export function authenticate(clients: readonly Client[], header: string | undefi
   if (header === undefined) return undefined
   const key = BEARER.exec(header)?.[1]
   if (key === undefined) return undefined
-  const digest = createHash('sha256').update(key).digest()
+  // One-shot hashing: half the cost of createHash().update().digest() on this path.
+  const digest = hash('sha256', key, 'buffer')
   let found: Client | undefined
   for (const client of clients) {
     if (timingSafeEqual(digest, client.keyDigest) && found === undefined) found = client
