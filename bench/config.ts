@@ -1,0 +1,53 @@
+/** Bench settings from the environment; every loop in the bench is bounded by these. */
+
+function num(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new Error(`${name} must be a number from ${min} to ${max}`)
+  return n
+}
+
+export type Phase = 'fleet' | 'hot' | 'growth' | 'memory'
+const PHASES: readonly Phase[] = ['fleet', 'hot', 'growth', 'memory']
+
+export interface BenchConfig {
+  rounds: number
+  durationS: number
+  warmupS: number
+  connections: number
+  pacedS: number
+  growthS: number
+  growthRounds: number
+  memoryS: number
+  profile: boolean
+  phases: Set<Phase>
+  /** Before each measured run, wait up to this long for other processes to go quiet. */
+  quietS: number
+}
+
+export function benchConfig(): BenchConfig {
+  const durationS = num('BENCH_DURATION', 10, 1, 300)
+  const phases = (process.env.BENCH_PHASES ?? PHASES.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '' && s !== 'none')
+  for (const p of phases) {
+    if (!(PHASES as readonly string[]).includes(p))
+      throw new Error(`BENCH_PHASES: unknown phase "${p}" (${PHASES.join(', ')})`)
+  }
+  return {
+    rounds: num('BENCH_ROUNDS', 3, 1, 20),
+    durationS,
+    warmupS: num('BENCH_WARMUP', 2, 0, 60),
+    connections: num('BENCH_CONNECTIONS', 64, 1, 1024),
+    pacedS: num('BENCH_PACED_SECONDS', 5, 0, 300),
+    growthS: num('BENCH_GROWTH_DURATION', 5, 1, 300),
+    growthRounds: num('BENCH_GROWTH_ROUNDS', 2, 1, 20),
+    memoryS: num('BENCH_MEMORY_SECONDS', 60, 1, 900),
+    profile: process.env.BENCH_PROFILE === '1' || process.env.BENCH_PROFILE === 'true',
+    phases: new Set(phases as Phase[]),
+    quietS: num('BENCH_QUIET_WAIT', 0, 0, 600),
+  }
+}
