@@ -1,21 +1,11 @@
 import type { Credential } from '../config/types.js'
 import type { Token } from '../tokens/token.js'
 
-interface Prepared {
-  credential: string
-  type: Credential['type']
-  token_type: string
-  access_token: string
-  expires_at: string
-  mage_id: string | undefined
-  headers: { Authorization: string; 'X-API-Key'?: string }
-}
-
-// Everything but expires_in is fixed for a token's life: build it once, not per request.
-const prepared = new WeakMap<Token, Prepared>()
-
-function prepare(credential: Credential, token: Token): Prepared {
-  const headers: Prepared['headers'] = { Authorization: `Bearer ${token.accessToken}` }
+/** The token as callers receive it; `expires_in` is the whole seconds left at `now`. */
+export function present(credential: Credential, token: Token, now: number) {
+  const headers: { Authorization: string; 'X-API-Key'?: string } = {
+    Authorization: `Bearer ${token.accessToken}`,
+  }
   if (credential.type === 'ims') headers['X-API-Key'] = credential.clientId
   return {
     credential: credential.id,
@@ -23,28 +13,37 @@ function prepare(credential: Credential, token: Token): Prepared {
     token_type: token.tokenType,
     access_token: token.accessToken,
     expires_at: new Date(token.expiresAt).toISOString(),
+    expires_in: secondsLeft(token, now),
     mage_id: token.mageId,
     headers,
   }
 }
 
-/** The token as callers receive it; `expires_in` is the whole seconds left now. */
-export function present(credential: Credential, token: Token, now: number) {
-  let p = prepared.get(token)
-  if (!p) {
-    p = prepare(credential, token)
-    prepared.set(token, p)
+const secondsLeft = (token: Token, now: number) => Math.max(0, Math.floor((token.expiresAt - now) / 1000))
+
+// A number no token can have left: where expires_in goes in the serialised body.
+const PLACEHOLDER = `"expires_in":${Number.MAX_SAFE_INTEGER}`
+const bodies = new WeakMap<Token, { head: string; tail: string }>()
+
+/**
+ * The token's JSON body. Everything but expires_in is fixed for a token's life, so the body is
+ * serialised once per token (through the route's response schema, via `serialize`) and each
+ * request only splices in the seconds left.
+ */
+export function tokenBody(
+  credential: Credential,
+  token: Token,
+  now: number,
+  serialize: (view: ReturnType<typeof present>) => string,
+): string {
+  let body = bodies.get(token)
+  if (!body) {
+    const json = serialize({ ...present(credential, token, now), expires_in: Number.MAX_SAFE_INTEGER })
+    const at = json.indexOf(PLACEHOLDER)
+    body = { head: json.slice(0, at + '"expires_in":'.length), tail: json.slice(at + PLACEHOLDER.length) }
+    bodies.set(token, body)
   }
-  return {
-    credential: p.credential,
-    type: p.type,
-    token_type: p.token_type,
-    access_token: p.access_token,
-    expires_at: p.expires_at,
-    expires_in: Math.max(0, Math.floor((token.expiresAt - now) / 1000)),
-    mage_id: p.mage_id,
-    headers: p.headers,
-  }
+  return body.head + secondsLeft(token, now) + body.tail
 }
 
 export const isoOrNull = (ms: number | undefined): string | null =>

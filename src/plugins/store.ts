@@ -3,7 +3,6 @@ import fp from 'fastify-plugin'
 import type { Env } from '../config/env.js'
 import { parseEncryptionKey } from '../store/crypto.js'
 import { createMemoryStore } from '../store/memory.js'
-import { createRedisStore, redactUrl } from '../store/redis.js'
 import type { TokenStore } from '../store/types.js'
 import type { Clock } from '../tokens/clock.js'
 
@@ -33,6 +32,8 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
     } else {
       log.warn('TOKEN_ENCRYPTION_KEY is not set: tokens are stored in Redis in plain text')
     }
+    // Loaded only when used: ioredis is a good share of an in-memory broker's footprint otherwise.
+    const { createRedisStore, redactUrl } = await import('../store/redis.js')
     const redis = createRedisStore({
       url: config.REDIS_URL,
       keyPrefix: config.REDIS_KEY_PREFIX,
