@@ -2,7 +2,7 @@ import type { Credential } from '../config/types.js'
 import type { Token } from '../tokens/token.js'
 
 /** The token as callers receive it; `expires_in` is the whole seconds left at `now`. */
-export function present(credential: Credential, token: Token, now: number) {
+function present(credential: Credential, token: Token, now: number) {
   const headers: { Authorization: string; 'X-API-Key'?: string } = {
     Authorization: `Bearer ${token.accessToken}`,
   }

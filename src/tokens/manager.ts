@@ -195,41 +195,37 @@ export function createTokenManager(opts: TokenManagerOptions) {
   /** Brakes the credential after a failed mint and turns the failure into what callers get. */
   function recordFailure(slot: Slot, err: unknown): MintFailed {
     if (err instanceof ShuttingDown) return new MintFailed('unavailable', err.message, 1000)
-    slot.tried = true
-    const upstream = slot.credential.type === 'ims' ? 'Adobe IMS' : 'Adobe Commerce Marketplace (EQP)'
+    let brake: Brake
+    let message: string
     if (err instanceof BrakeInForce) {
       // Another replica just failed: rest with the fleet, without counting it as our own failure.
-      slot.blockedUntil = Math.max(slot.blockedUntil, err.brake.until)
-      slot.blockedKind = err.brake.kind
-      slot.lastError = {
-        code: err.brake.kind === 'rejected' ? 'UPSTREAM_REJECTED' : 'UPSTREAM_UNAVAILABLE',
-        message: `${upstream}: ${err.message}`,
-        at: clock.now(),
-      }
-      schedule(slot)
-      return brakeError(slot)
+      brake = { kind: err.brake.kind, until: Math.max(slot.blockedUntil, err.brake.until) }
+      message = err.message
+    } else {
+      const failure = asUpstreamError(err)
+      brake = brakeAfter(slot, failure)
+      message = failure.message
+      slot.failures++
+      log.warn(
+        {
+          credential: slot.credential.id,
+          reason: failure.reason,
+          status: failure.status,
+          failures: slot.failures,
+          retryInMs: brake.until - clock.now(),
+        },
+        'mint failed',
+      )
     }
-    const failure = asUpstreamError(err)
-    const brake = brakeAfter(slot, failure)
-    slot.failures++
-    const brakeMs = brake.until - clock.now()
+    const upstream = slot.credential.type === 'ims' ? 'Adobe IMS' : 'Adobe Commerce Marketplace (EQP)'
+    slot.tried = true
     slot.blockedUntil = brake.until
     slot.blockedKind = brake.kind
     slot.lastError = {
-      code: failure.rejected ? 'UPSTREAM_REJECTED' : 'UPSTREAM_UNAVAILABLE',
-      message: `${upstream}: ${failure.message}`,
+      code: brake.kind === 'rejected' ? 'UPSTREAM_REJECTED' : 'UPSTREAM_UNAVAILABLE',
+      message: `${upstream}: ${message}`,
       at: clock.now(),
     }
-    log.warn(
-      {
-        credential: slot.credential.id,
-        reason: failure.reason,
-        status: failure.status,
-        failures: slot.failures,
-        retryInMs: brakeMs,
-      },
-      'mint failed',
-    )
     schedule(slot)
     return brakeError(slot)
   }
