@@ -1,5 +1,10 @@
 import fastifyEnv from '@fastify/env'
-import { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
 import { EnvSchema } from './config/env.js'
@@ -28,8 +33,11 @@ export interface AppOptions {
 
 const VERBOSE = new Set(['debug', 'trace'])
 
-/** Fastify settings the app relies on, for server.ts and for tests that build the app. */
-export const serverOptions = () =>
+/**
+ * Fastify settings the app relies on, for server.ts and for tests that build the app. `logLevel` is
+ * the logger's level, fixed for the process's life: request lines exist only at debug and trace.
+ */
+export const serverOptions = (logLevel = 'info') =>
   ({
     bodyLimit: BODY_LIMIT,
     // Long enough that an over-long credential id is refused by its schema (400), not unrouted (404).
@@ -39,14 +47,13 @@ export const serverOptions = () =>
     // HEAD on a token route would run the whole handler (even a mint) to send no body.
     exposeHeadRoutes: false,
     clientErrorHandler,
-    // The hot path stays quiet: a line per request only when someone asked for debug.
-    // A pino child per request costs more than the rest of the hot path: make one (with its reqId)
-    // only when request lines are wanted; otherwise the rare warn/error lines use the app logger.
-    childLoggerFactory: (logger, bindings, opts) =>
-      VERBOSE.has(logger.level) ? logger.child(bindings, opts) : logger,
-    logController: new LogController({
-      disableRequestLogging: (request) => !VERBOSE.has(request.log.level),
-    }),
+    // The hot path stays quiet, and decided once rather than per request: a pino child per request
+    // (with its reqId) costs more than the rest of the hot path, so there is one only when request
+    // lines are wanted; otherwise the rare warn/error lines use the app logger.
+    ...(VERBOSE.has(logLevel)
+      ? {}
+      : { childLoggerFactory: (logger: FastifyBaseLogger) => logger as FastifyBaseLogger }),
+    logController: new LogController({ disableRequestLogging: !VERBOSE.has(logLevel) }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, allErrors: false } },
   }) satisfies FastifyServerOptions
 

@@ -23,7 +23,7 @@ try {
 }
 
 const fastify = Fastify({
-  ...serverOptions(),
+  ...serverOptions(level),
   logger: loggerOptions(level),
   trustProxy,
   // Internal callers keep connections open; outlive common load-balancer idle timeouts.

@@ -119,8 +119,10 @@ export function createTokenManager(opts: TokenManagerOptions) {
 
   const remainingMs = (token: Token) => token.expiresAt - clock.now()
   const defaultMinTtlS = (token: Token) => Math.min(DEFAULT_MIN_TTL_CAP_S, lifetimeMs(token) / 10_000)
-  const meets = (token: Token, minTtlS: number | undefined) =>
-    remainingMs(token) >= (minTtlS ?? defaultMinTtlS(token)) * 1000 && remainingMs(token) > 0
+  const meets = (token: Token, minTtlS: number | undefined) => {
+    const left = remainingMs(token)
+    return left > 0 && left >= (minTtlS ?? defaultMinTtlS(token)) * 1000
+  }
   const isDue = (token: Token) => clock.now() >= marginStart(token, refreshMargin)
 
   function slotOf(id: string): Slot {

@@ -95,7 +95,7 @@ export async function buildBroker(opts: TestBrokerOptions): Promise<FastifyInsta
       })
     : undefined
   const fastify = Fastify({
-    ...serverOptions(),
+    ...serverOptions(env.LOG_LEVEL ?? 'trace'),
     logger: stream ? { ...loggerOptions(env.LOG_LEVEL ?? 'trace'), stream } : false,
   })
   fastify.addHook('onClose', cleanup)

@@ -99,6 +99,34 @@ describe('GET /v1/tokens/{credential}', () => {
   })
 })
 
+describe('expires_in over the life of one token', () => {
+  let app: FastifyInstance
+  let clock: ShiftableClock
+  beforeEach(async () => {
+    sim.reset()
+    clock = shiftableClock()
+    app = await buildBroker({ simUrl: sim.url, clock, random: noJitter })
+  })
+  afterEach(async () => {
+    await app.close()
+  })
+
+  it('counts down with the clock, though the rest of the body is rendered once per token', async () => {
+    const first = (await getToken(app, 'adobe-ims')).body
+    clock.shift(5_000)
+    const later = (await getToken(app, 'adobe-ims')).body
+    expect(later.access_token).toBe(first.access_token)
+    expect(first.expires_in - later.expires_in).toBeGreaterThanOrEqual(4)
+    expect(first.expires_in - later.expires_in).toBeLessThanOrEqual(6)
+    expectConsistentLifetime(later, clock.now())
+    clock.shift(3_600_000)
+    const hourLater = (await getToken(app, 'adobe-ims')).body
+    expect(hourLater.access_token).toBe(first.access_token)
+    expectConsistentLifetime(hourLater, clock.now())
+    expect({ ...hourLater, expires_in: 0 }).toEqual({ ...first, expires_in: 0 })
+  })
+})
+
 describe('min_ttl above what the held token has left', () => {
   let app: FastifyInstance
   let clock: ShiftableClock
