@@ -56,4 +56,5 @@ STOPSIGNAL SIGTERM
 # Liveness through node's own fetch: the image has no curl or wget to rely on.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/server.js"]
+# The node flags are those of src/node-flags.ts (test/docker/static.test.ts keeps them in step).
+CMD ["node", "--max-semi-space-size=4", "dist/server.js"]

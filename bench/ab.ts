@@ -14,7 +14,7 @@ import { findRedis } from './redis.js'
  *   cp -r dist /tmp/ab/before && ln -s "$PWD/node_modules" /tmp/ab/node_modules \
  *     && echo '{"type":"module"}' > /tmp/ab/package.json          # then change src and rebuild
  *   BENCH_AB_A=/tmp/ab/before/server.js BENCH_AB_B=dist/server.js BENCH_ROUNDS=6 node --import tsx bench/ab.ts
- *   BENCH_AB_B_ARGS=--max-semi-space-size=4 node --import tsx bench/ab.ts     (same build, node flags)
+ *   BENCH_AB_A_ARGS=--max-semi-space-size=16 node --import tsx bench/ab.ts    (same build, node flags)
  * Same load as the hot-path phase; one broker at a time, order alternating A B / B A per round.
  * Besides req/s it reports the server's CPU time per request, which a busy 2-core machine disturbs less.
  */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { NODE_FLAGS } from '../src/node-flags.js'
 import { type Child, freePort, onCleanup, startChild, waitForStatus } from './procs.js'
 
 /** Throwaway secrets: the broker reads them through `{"env": ...}` references, never from the file. */
@@ -110,7 +111,7 @@ export interface Broker {
   stop(): Promise<void>
 }
 
-/** BENCH_NODE_ARGS: node flags for every broker, e.g. "--max-semi-space-size=4" to weigh a heap setting. */
+/** BENCH_NODE_ARGS: node flags for every broker, after NODE_FLAGS, e.g. "--max-semi-space-size=16" (Node's default). */
 export const extraNodeArgs = (): string[] => (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
 
 /** The broker entry point: dist/server.js, or BENCH_BROKER_ENTRY to compare another build. */
@@ -147,7 +148,8 @@ export async function spawnBroker(opts: BrokerOptions, configPath?: string): Pro
   const child = startChild(
     opts.name,
     process.execPath,
-    [...extraNodeArgs(), ...(opts.nodeArgs ?? []), opts.entry ?? brokerEntry()],
+    // The production flags first: BENCH_NODE_ARGS and per-run flags come later and so win.
+    [...NODE_FLAGS, ...extraNodeArgs(), ...(opts.nodeArgs ?? []), opts.entry ?? brokerEntry()],
     { env },
   )
   return {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { NODE_FLAGS } from '../node-flags.js'
 import { createSimulator } from './server.js'
 
 /**
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   )
 
   const server = join(dirname(fileURLToPath(import.meta.url)), '..', 'server.js')
-  const child = spawn(process.execPath, [server], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, server], {
     stdio: 'inherit',
     env: {
       ...process.env,

@@ -6,6 +6,7 @@ import { isAbsolute, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { NODE_FLAGS } from '../../src/node-flags.js'
 
 type Dict = Record<string, unknown>
 
@@ -377,6 +378,8 @@ describe('Dockerfile', () => {
     expect(nodeAt, 'runs node').toBeGreaterThanOrEqual(0)
     for (const w of argv.slice(0, nodeAt)) expect(w).toMatch(/tini|^--?\w*$/)
     expect(argv).toContain('dist/server.js')
+    // The broker's node flags, as npm start and the demo pass them.
+    expect(argv.slice(nodeAt + 1, argv.indexOf('dist/server.js'))).toEqual(NODE_FLAGS)
     expect(argv.join(' ')).not.toMatch(/\bnpm\b|\bsh\b|\bbash\b/)
     const stop = finalOf('STOPSIGNAL').at(-1)?.args
     if (stop !== undefined) expect(stop).toBe('SIGTERM')
@@ -389,6 +392,13 @@ describe('Dockerfile', () => {
     expect(hc).toContain('/healthz')
     expect(hc).toMatch(/\["node"/)
     expect(hc).not.toMatch(/\b(curl|wget)\b/)
+  })
+})
+
+describe('npm start', () => {
+  it("runs dist/server.js with the broker's node flags, as the image does", () => {
+    const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
+    expect(scripts.start).toBe(['node', ...NODE_FLAGS, 'dist/server.js'].join(' '))
   })
 })
 
