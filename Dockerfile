@@ -57,4 +57,4 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # The node flags are those of src/node-flags.ts (test/docker/static.test.ts keeps them in step).
-CMD ["node", "--max-semi-space-size=4", "dist/server.js"]
+CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/server.js"]
