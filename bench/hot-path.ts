@@ -25,15 +25,20 @@ export interface Ctx {
   log: (line: string) => void
 }
 
-export type TargetName = 'broker' | 'fastify' | 'node:http'
+export type TargetName = 'broker' | 'fastify' | 'fastify+logger' | 'node:http'
+/** Every target of a round, in the order they run. */
+export const TARGETS: readonly TargetName[] = ['broker', 'fastify', 'fastify+logger', 'node:http']
 
 export interface HotRound {
   round: number
   broker: LoadResult
   fastify: LoadResult
+  /** Bare Fastify on the broker's server settings and logger: the framework's share of the gap. */
+  'fastify+logger': LoadResult
   'node:http': LoadResult
   brokerOverFastify: number
   brokerOverNode: number
+  fastifyLoggerOverFastify: number
 }
 
 export interface HotPathResult {
@@ -45,6 +50,7 @@ export interface HotPathResult {
   median: {
     brokerOverFastify: number
     brokerOverNode: number
+    fastifyLoggerOverFastify: number
     rps: Record<TargetName, number>
     p50: Record<TargetName, number>
     p99: Record<TargetName, number>
@@ -107,15 +113,21 @@ interface Running {
 }
 
 async function startBare(
-  which: 'fastify' | 'node:http',
+  which: Exclude<TargetName, 'broker'>,
   bodyFile: string,
   contentType: string,
   path: string,
 ): Promise<Running> {
   const port = await freePort()
-  const script = which === 'fastify' ? 'bench/targets/fastify-bare.ts' : 'bench/targets/node-http.ts'
+  const script = which === 'node:http' ? 'bench/targets/node-http.ts' : 'bench/targets/fastify-bare.ts'
   const child: Child = startChild(which, process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, PORT: String(port), BENCH_BODY_FILE: bodyFile, BENCH_CONTENT_TYPE: contentType },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      BENCH_BODY_FILE: bodyFile,
+      BENCH_CONTENT_TYPE: contentType,
+      BENCH_FASTIFY_AS_BROKER: which === 'fastify+logger' ? '1' : '0',
+    },
   })
   const url = `http://127.0.0.1:${port}`
   try {
@@ -162,7 +174,7 @@ export async function hotPath(ctx: Ctx): Promise<HotPathResult> {
   }
 
   const rounds: HotRound[] = []
-  const order: TargetName[] = ['broker', 'fastify', 'node:http']
+  const order = TARGETS
   for (let round = 1; round <= cfg.rounds; round++) {
     const results = {} as Record<TargetName, LoadResult>
     for (const t of order) {
@@ -195,16 +207,18 @@ export async function hotPath(ctx: Ctx): Promise<HotPathResult> {
       }
       const r = results[t]
       ctx.log(
-        `  round ${round} ${t.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${contention(r)}${hasErrors(r) ? `  ERRORS non2xx=${r.non2xx} errors=${r.errors} timeouts=${r.timeouts}` : ''}`,
+        `  round ${round} ${t.padEnd(14)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${contention(r)}${hasErrors(r) ? `  ERRORS non2xx=${r.non2xx} errors=${r.errors} timeouts=${r.timeouts}` : ''}`,
       )
     }
     rounds.push({
       round,
       broker: results.broker,
       fastify: results.fastify,
+      'fastify+logger': results['fastify+logger'],
       'node:http': results['node:http'],
       brokerOverFastify: results.broker.rps / results.fastify.rps,
       brokerOverNode: results.broker.rps / results['node:http'].rps,
+      fastifyLoggerOverFastify: results['fastify+logger'].rps / results.fastify.rps,
     })
   }
 
@@ -222,6 +236,7 @@ export async function hotPath(ctx: Ctx): Promise<HotPathResult> {
     median: {
       brokerOverFastify: median(rounds.map((r) => r.brokerOverFastify)),
       brokerOverNode: median(rounds.map((r) => r.brokerOverNode)),
+      fastifyLoggerOverFastify: median(rounds.map((r) => r.fastifyLoggerOverFastify)),
       rps: per((r) => r.rps),
       p50: per((r) => r.p50),
       p99: per((r) => r.p99),

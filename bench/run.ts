@@ -6,7 +6,14 @@ import { benchConfig } from './config.js'
 import { CONTENDED_CORES } from './cpu.js'
 import { type FleetResult, fleet } from './fleet.js'
 import { type GrowthResult, growth, type MemoryResult, memory } from './growth.js'
-import { type Ctx, type HotPathResult, hotPath, type ProfileResult, profileBroker } from './hot-path.js'
+import {
+  type Ctx,
+  type HotPathResult,
+  hotPath,
+  type ProfileResult,
+  profileBroker,
+  TARGETS,
+} from './hot-path.js'
 import { hasErrors, type LoadResult } from './load.js'
 import { cleanupAll, installExitHandlers, onCleanup } from './procs.js'
 import { findRedis } from './redis.js'
@@ -95,7 +102,9 @@ async function main(): Promise<void> {
     results.fleet = await fleet(ctx, sim)
   }
   if (cfg.phases.has('hot')) {
-    out(`\n== hot path: broker vs bare Fastify vs node:http, one server at a time`)
+    out(
+      `\n== hot path: broker vs bare Fastify (also on the broker's settings and logger) vs node:http, one server at a time`,
+    )
     results.hotPath = await hotPath(ctx)
   }
   if (cfg.profile) {
@@ -128,7 +137,7 @@ async function main(): Promise<void> {
 
 function allRuns(r: Results): LoadResult[] {
   const runs: LoadResult[] = []
-  for (const round of r.hotPath?.rounds ?? []) runs.push(round.broker, round.fastify, round['node:http'])
+  for (const round of r.hotPath?.rounds ?? []) runs.push(...TARGETS.map((t) => round[t]))
   if (r.hotPath?.paced) runs.push(r.hotPath.paced.result)
   for (const p of r.growth?.points ?? []) runs.push(...p.runs)
   if (r.memory) runs.push(r.memory.load)
@@ -189,21 +198,24 @@ function printSummary(r: Results): void {
     )
     const rows: (string | number)[][] = []
     for (const round of h.rounds) {
-      for (const t of ['broker', 'fastify', 'node:http'] as const) {
+      for (const t of TARGETS) {
         const x = round[t]
         rows.push([`${round.round}`, t, f0(x.rps), f2(x.p50), f2(x.p99), errs(x), other(x)])
       }
     }
-    for (const t of ['broker', 'fastify', 'node:http'] as const) {
+    for (const t of TARGETS) {
       rows.push(['median', t, f0(h.median.rps[t]), f2(h.median.p50[t]), f2(h.median.p99[t]), '', ''])
     }
     out(table(['round', 'target', 'req/s', 'p50 ms', 'p99 ms', 'non2xx/err', 'cpu srv/ac/other'], rows))
     out(
       `broker/Fastify ${f2(h.median.brokerOverFastify)}x, broker/node:http ${f2(h.median.brokerOverNode)}x (medians of paired rounds: ${h.rounds.map((x) => `${f2(x.brokerOverFastify)}/${f2(x.brokerOverNode)}`).join(', ')})`,
     )
+    out(
+      `bare Fastify on the broker's settings and logger (no broker code): ${f2(h.median.fastifyLoggerOverFastify)}x bare Fastify`,
+    )
     const us = h.median.usPerReq
     out(
-      `server CPU per request (less sensitive to how the 2 cores are shared): broker ${us.broker.toFixed(1)} µs, Fastify ${us.fastify.toFixed(1)} µs, node:http ${us['node:http'].toFixed(1)} µs; broker/Fastify ${f2(h.median.cpuBrokerOverFastify)}x`,
+      `server CPU per request (less sensitive to how the 2 cores are shared): ${TARGETS.map((t) => `${t} ${us[t].toFixed(1)} µs`).join(', ')}; broker/Fastify ${f2(h.median.cpuBrokerOverFastify)}x`,
     )
     if (h.paced) {
       const p = h.paced.result
