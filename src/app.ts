@@ -50,9 +50,7 @@ export const serverOptions = (logLevel = 'info') =>
     // The hot path stays quiet, and decided once rather than per request: a pino child per request
     // (with its reqId) costs more than the rest of the hot path, so there is one only when request
     // lines are wanted; otherwise the rare warn/error lines use the app logger.
-    ...(VERBOSE.has(logLevel)
-      ? {}
-      : { childLoggerFactory: (logger: FastifyBaseLogger) => logger as FastifyBaseLogger }),
+    ...(VERBOSE.has(logLevel) ? {} : { childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
     logController: new LogController({ disableRequestLogging: !VERBOSE.has(logLevel) }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, allErrors: false } },
   }) satisfies FastifyServerOptions

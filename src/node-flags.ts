@@ -12,7 +12,7 @@
  * - `--heap-growing-percent=50`: the next full GC comes when the old generation has grown by half
  *   instead of by up to four times; what a loaded broker promotes is a few hundred kB of garbage a
  *   second, so that is one short mark-compact every several seconds.
- * Measured: RSS flat at about 97 MB over a minute of load, for about 5 % more CPU per request
+ * Measured: RSS flat at 95-101 MB over a minute of load, for about 5 % more CPU per request
  * (README, Performance; `npm run bench`, `node --import tsx bench/ab.ts`).
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50']
