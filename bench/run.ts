@@ -21,8 +21,9 @@ import { machine, type Target, table, writeResults } from './report.js'
 
 /**
  * `npm run bench`: builds (package.json), then measures the broker as a separate process against
- * a bare Fastify route and a bare node:http server, checks the fleet's one-mint-per-event promise,
- * growth with the number of credentials and memory, prints a table, and writes bench/results/.
+ * a bare Fastify route (also on the broker's own Fastify settings and logger) and a bare node:http
+ * server, checks the fleet's one-mint-per-event promise, growth with the number of credentials and
+ * memory, prints a table, and writes bench/results/.
  * Settings (env): BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
  * BENCH_PACED_SECONDS (5; 0 = off), BENCH_GROWTH_ROUNDS (2), BENCH_GROWTH_DURATION (5 s),
  * BENCH_MEMORY_SECONDS (60), BENCH_PROFILE=1 (adds a node --cpu-prof run), BENCH_PHASES (fleet,hot,
