@@ -99,7 +99,7 @@ describe('GET /v1/tokens/{credential}', () => {
   })
 })
 
-describe('expires_in over the life of one token', () => {
+describe('on a broker whose clock the test moves', () => {
   let app: FastifyInstance
   let clock: ShiftableClock
   beforeEach(async () => {
@@ -111,59 +111,50 @@ describe('expires_in over the life of one token', () => {
     await app.close()
   })
 
-  it('counts down with the clock, though the rest of the body is rendered once per token', async () => {
-    const first = (await getToken(app, 'adobe-ims')).body
-    clock.shift(5_000)
-    const later = (await getToken(app, 'adobe-ims')).body
-    expect(later.access_token).toBe(first.access_token)
-    expect(first.expires_in - later.expires_in).toBeGreaterThanOrEqual(4)
-    expect(first.expires_in - later.expires_in).toBeLessThanOrEqual(6)
-    expectConsistentLifetime(later, clock.now())
-    clock.shift(3_600_000)
-    const hourLater = (await getToken(app, 'adobe-ims')).body
-    expect(hourLater.access_token).toBe(first.access_token)
-    expectConsistentLifetime(hourLater, clock.now())
-    expect({ ...hourLater, expires_in: 0 }).toEqual({ ...first, expires_in: 0 })
-  })
-})
-
-describe('min_ttl above what the held token has left', () => {
-  let app: FastifyInstance
-  let clock: ShiftableClock
-  beforeEach(async () => {
-    sim.reset()
-    clock = shiftableClock()
-    app = await buildBroker({ simUrl: sim.url, clock, random: noJitter })
-  })
-  afterEach(async () => {
-    await app.close()
+  describe('expires_in over the life of one token', () => {
+    it('counts down with the clock, though the rest of the body is rendered once per token', async () => {
+      const first = (await getToken(app, 'adobe-ims')).body
+      clock.shift(5_000)
+      const later = (await getToken(app, 'adobe-ims')).body
+      expect(later.access_token).toBe(first.access_token)
+      expect(first.expires_in - later.expires_in).toBeGreaterThanOrEqual(4)
+      expect(first.expires_in - later.expires_in).toBeLessThanOrEqual(6)
+      expectConsistentLifetime(later, clock.now())
+      clock.shift(3_600_000)
+      const hourLater = (await getToken(app, 'adobe-ims')).body
+      expect(hourLater.access_token).toBe(first.access_token)
+      expectConsistentLifetime(hourLater, clock.now())
+      expect({ ...hourLater, expires_in: 0 }).toEqual({ ...first, expires_in: 0 })
+    })
   })
 
-  it('mints a new token first once the held one is older than 10 s', async () => {
-    const held = (await getToken(app, 'adobe-ims')).body
-    clock.shift(11_000)
-    const before = sim.mints(IMS_CLIENT_ID)
-    const { res, body } = await getToken(app, 'adobe-ims', '?min_ttl=86395')
-    expect(res.statusCode).toBe(200)
-    expect(body.access_token).not.toBe(held.access_token)
-    expect(body.expires_in).toBeGreaterThanOrEqual(86_395)
-    // expires_in follows the broker's clock, consistent with expires_at.
-    expectConsistentLifetime(body, clock.now())
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
-    // The new token is now held: the default serves it without another mint.
-    expect((await getToken(app, 'adobe-ims')).body.access_token).toBe(body.access_token)
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
-  })
+  describe('min_ttl above what the held token has left', () => {
+    it('mints a new token first once the held one is older than 10 s', async () => {
+      const held = (await getToken(app, 'adobe-ims')).body
+      clock.shift(11_000)
+      const before = sim.mints(IMS_CLIENT_ID)
+      const { res, body } = await getToken(app, 'adobe-ims', '?min_ttl=86395')
+      expect(res.statusCode).toBe(200)
+      expect(body.access_token).not.toBe(held.access_token)
+      expect(body.expires_in).toBeGreaterThanOrEqual(86_395)
+      // expires_in follows the broker's clock, consistent with expires_at.
+      expectConsistentLifetime(body, clock.now())
+      expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
+      // The new token is now held: the default serves it without another mint.
+      expect((await getToken(app, 'adobe-ims')).body.access_token).toBe(body.access_token)
+      expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
+    })
 
-  it('still 400 when a just-minted token falls short (no mint loop)', async () => {
-    clock.shift(11_000)
-    // The simulator now grants short tokens: the mint happens, and its answer cannot meet min_ttl.
-    sim.behave(IMS_CLIENT_ID, { expiresIn: 600 })
-    const before = sim.mints(IMS_CLIENT_ID)
-    expectError((await getToken(app, 'adobe-ims', '?min_ttl=86395')).res, 400, 'BAD_REQUEST')
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
-    // Asking again within 10 s of that mint does not call upstream: nothing it grants would do.
-    expectError((await getToken(app, 'adobe-ims', '?min_ttl=86395')).res, 400, 'BAD_REQUEST')
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
+    it('still 400 when a just-minted token falls short (no mint loop)', async () => {
+      clock.shift(11_000)
+      // The simulator now grants short tokens: the mint happens, and its answer cannot meet min_ttl.
+      sim.behave(IMS_CLIENT_ID, { expiresIn: 600 })
+      const before = sim.mints(IMS_CLIENT_ID)
+      expectError((await getToken(app, 'adobe-ims', '?min_ttl=86395')).res, 400, 'BAD_REQUEST')
+      expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
+      // Asking again within 10 s of that mint does not call upstream: nothing it grants would do.
+      expectError((await getToken(app, 'adobe-ims', '?min_ttl=86395')).res, 400, 'BAD_REQUEST')
+      expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
+    })
   })
 })
