@@ -12,7 +12,10 @@ export interface ImsCredential extends CredentialBase {
   readonly type: 'ims'
   readonly environment: 'production' | 'stage'
   readonly clientId: string
+  /** The first of `clientSecrets`, the one preferred. */
   readonly clientSecret: string
+  /** Every secret the file lists, in order, first preferred (rotation). */
+  readonly clientSecrets: readonly string[]
   readonly scopes: readonly string[]
 }
 
@@ -20,7 +23,10 @@ export interface EqpCredential extends CredentialBase {
   readonly type: 'eqp'
   readonly environment: 'production' | 'sandbox'
   readonly appId: string
+  /** The first of `appSecrets`, the one preferred. */
   readonly appSecret: string
+  /** Every secret the file lists, in order, first preferred (rotation). */
+  readonly appSecrets: readonly string[]
   /** Session lifetime to ask for, in seconds. */
   readonly expiresIn: number
 }
@@ -29,8 +35,8 @@ export type Credential = ImsCredential | EqpCredential
 
 export interface Client {
   readonly id: string
-  /** SHA-256 of the client key: the key itself is never kept. */
-  readonly keyDigest: Buffer
+  /** SHA-256 of each of the client's keys (any one authenticates): the keys themselves are never kept. */
+  readonly keyDigests: readonly Buffer[]
   /** Credential ids this client may use; '*' for all. */
   readonly credentials: '*' | ReadonlySet<string>
 }
@@ -39,4 +45,13 @@ export interface Client {
 export interface BrokerConfig {
   readonly credentials: ReadonlyMap<string, Credential>
   readonly clients: readonly Client[]
+  /** Accepted but worth an operator's attention (a short client key); never holds a secret. */
+  readonly warnings: readonly ConfigWarning[]
+}
+
+export interface ConfigWarning {
+  /** The field at issue, e.g. `clients.ops-tools.key[1]`. */
+  readonly field: string
+  readonly client?: string
+  readonly message: string
 }

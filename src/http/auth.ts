@@ -9,9 +9,9 @@ const BEARER = /^Bearer +(\S+) *$/i
 const scratch = Buffer.alloc(32)
 
 /**
- * Finds the client whose key the Authorization header carries. The presented key is hashed and
- * compared against every client's digest in constant time, without stopping at a match, so neither
- * the keys nor which client matched can be learnt from timing.
+ * Finds the client whose key the Authorization header carries (any of its keys, for rotation). The
+ * presented key is hashed and compared against every key of every client in constant time, without
+ * stopping at a match, so neither the keys nor which client or key matched can be learnt from timing.
  */
 export function authenticate(clients: readonly Client[], header: string | undefined): Client | undefined {
   if (header === undefined) return undefined
@@ -21,7 +21,9 @@ export function authenticate(clients: readonly Client[], header: string | undefi
   scratch.write(hash('sha256', key, 'binary'), 0, 32, 'binary')
   let found: Client | undefined
   for (const client of clients) {
-    if (timingSafeEqual(scratch, client.keyDigest) && found === undefined) found = client
+    for (const digest of client.keyDigests) {
+      if (timingSafeEqual(scratch, digest) && found === undefined) found = client
+    }
   }
   return found
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { loadBrokerConfig } from '../config/broker-file.js'
 import { ConfigError } from '../config/errors.js'
@@ -24,6 +24,11 @@ export interface BrokerConfigOptions {
   env: EnvSource
 }
 
+/** One warn line per finding (a short client key): the client and field named, never a key. */
+export function logConfigWarnings(log: FastifyBaseLogger, config: BrokerConfig): void {
+  for (const { field, client, message } of config.warnings) log.warn({ client, field }, message)
+}
+
 /** Loads BROKER_CONFIG and ALLOWED_CIDRS: the settings that need more than the env schema. */
 async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions) {
   const { config: env } = fastify
@@ -43,6 +48,7 @@ async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions)
     env: opts.env,
     allowInsecureUpstream: env.ALLOW_INSECURE_UPSTREAM,
   })
+  logConfigWarnings(fastify.log.child({ component: 'config' }), config)
   fastify.decorate('broker', { config, allowed })
 }
 

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { loadBrokerConfig } from '../config/broker-file.js'
 import type { EnvSource } from '../config/secrets.js'
 import type { BrokerConfig } from '../config/types.js'
+import { logConfigWarnings } from './broker-config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -29,7 +30,8 @@ function digest(config: BrokerConfig): string {
   const hash = createHash('sha256')
   for (const credential of config.credentials.values()) hash.update(JSON.stringify(credential))
   for (const client of config.clients) {
-    hash.update(client.id).update(client.keyDigest)
+    hash.update(client.id)
+    for (const key of client.keyDigests) hash.update(key)
     hash.update(client.credentials === '*' ? '*' : [...client.credentials].join(','))
   }
   return hash.digest('hex')
@@ -64,6 +66,7 @@ async function reloadPlugin(fastify: FastifyInstance, opts: ReloadOptions) {
     current = nextDigest
     fastify.broker.config = next
     await fastify.tokens.reconfigure(next.credentials.values())
+    logConfigWarnings(log, next)
     log.info(
       { reason, credentials: next.credentials.size, clients: next.clients.length },
       'configuration reloaded',

@@ -117,6 +117,7 @@ export function credential(id: string, secret = id): ImsCredential {
     baseUrl: 'https://ims.example.test',
     clientId: `client-${id}`,
     clientSecret: secret,
+    clientSecrets: [secret],
     scopes: ['openid'],
   }
 }

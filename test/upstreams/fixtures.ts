@@ -11,6 +11,7 @@ export function imsCred(baseUrl: string, over: Partial<ImsCredential> = {}): Ims
     baseUrl,
     clientId: 'client-abc',
     clientSecret: CANARY,
+    clientSecrets: [over.clientSecret ?? CANARY],
     scopes: ['openid', 'AdobeID', 'read_organizations'],
     ...over,
   }
@@ -24,6 +25,7 @@ export function eqpCred(baseUrl: string, over: Partial<EqpCredential> = {}): Eqp
     baseUrl,
     appId: 'AQ17NZ49WC',
     appSecret: CANARY,
+    appSecrets: [over.appSecret ?? CANARY],
     expiresIn: 3600,
     ...over,
   }
