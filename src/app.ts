@@ -7,7 +7,7 @@ import {
 } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
-import { EnvSchema } from './config/env.js'
+import { EnvSchema, withoutEmpty } from './config/env.js'
 import type { EnvSource } from './config/secrets.js'
 import { clientErrorHandler } from './http/client-error.js'
 import { BODY_LIMIT } from './http/errors.js'
@@ -60,13 +60,15 @@ export const serverOptions = (logLevel = 'info') =>
  * API. It never listens; server.ts (the process) and the tests decide how it is served.
  */
 async function app(fastify: FastifyInstance, opts: AppOptions) {
-  await fastify.register(fastifyEnv, { schema: EnvSchema, data: opts.env })
-  await fastify.register(brokerConfig, { env: opts.env })
+  const env = withoutEmpty(opts.env)
+  // `env: false`: the given source is the only one; @fastify/env would otherwise merge process.env in.
+  await fastify.register(fastifyEnv, { schema: EnvSchema, data: env, env: false })
+  await fastify.register(brokerConfig, { env })
   await fastify.register(dispatcherPlugin, { dispatcher: opts.dispatcher })
   await fastify.register(storePlugin, { clock: opts.clock })
   await fastify.register(metricsPlugin)
   await fastify.register(tokensPlugin, { clock: opts.clock, random: opts.random })
-  await fastify.register(reloadPlugin, { env: opts.env, pollMs: opts.secretPollMs })
+  await fastify.register(reloadPlugin, { env, pollMs: opts.secretPollMs })
   await fastify.register(http)
 }
 

@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app, { serverOptions } from './app.js'
-import { LOG_LEVELS } from './config/env.js'
+import { LOG_LEVELS, withoutEmpty } from './config/env.js'
 import { describeStartupError } from './config/errors.js'
 import { parseTrustProxy, type TrustProxy } from './config/network.js'
 import { loggerOptions } from './log/options.js'
@@ -12,8 +12,9 @@ const GRACE_MS = 8_000
 const SECRET_POLL_MS = 30_000
 
 // The logger and trustProxy are needed before @fastify/env validates the environment; read them
-// leniently here and let the schema refuse bad values a moment later, with a clear message.
-const env = process.env
+// leniently here and let the schema refuse bad values a moment later, with a clear message. Empty
+// variables count as unset here exactly as in the app.
+const env = withoutEmpty(process.env)
 const level = (LOG_LEVELS as readonly string[]).includes(env.LOG_LEVEL ?? '') ? env.LOG_LEVEL! : 'info'
 let trustProxy: TrustProxy = false
 try {

@@ -31,6 +31,19 @@ export const EnvSchema = Type.Object({
 
 export type Env = Static<typeof EnvSchema>
 
+/**
+ * The environment with every empty variable left out: `NAME=` counts as unset, so its default
+ * applies (compose files and shells write it for "nothing"). Applied once to the whole source,
+ * before the schema and before any secret reference is looked up.
+ */
+export function withoutEmpty(source: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const kept: Record<string, string> = {}
+  for (const [name, value] of Object.entries(source)) {
+    if (value !== undefined && value !== '') kept[name] = value
+  }
+  return kept
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     config: Env

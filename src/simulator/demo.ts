@@ -16,8 +16,9 @@ const EQP_APP_ID = 'DEMOAPP001'
 const CLIENT_KEY = 'demo-key'
 
 async function main(): Promise<void> {
-  const port = process.env.PORT ?? '8080'
-  const host = process.env.HOST ?? '127.0.0.1'
+  // Empty counts as unset, as the broker reads its environment.
+  const port = process.env.PORT || '8080'
+  const host = process.env.HOST || '127.0.0.1'
   const imsSecret = randomBytes(18).toString('base64url')
   const eqpSecret = randomBytes(18).toString('base64url')
 

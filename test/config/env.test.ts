@@ -1,8 +1,8 @@
 import Fastify from 'fastify'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import app, { serverOptions } from '../../src/app.js'
 import { describeStartupError } from '../../src/config/errors.js'
-import { baseEnv, brokerDocument, SECRETS, writeConfig } from '../helpers/broker.js'
+import { baseEnv, brokerDocument, buildBroker, SECRETS, writeConfig } from '../helpers/broker.js'
 
 /** Never contacted: every case here fails before warm-up. */
 const SIM_URL = 'http://127.0.0.1:9'
@@ -101,5 +101,67 @@ describe('a bad environment stops the app with one line naming the variable', ()
     expect(fastify.config.REFRESH_MARGIN).toBe(0.5)
     expect(fastify.config.ALLOW_INSECURE_UPSTREAM).toBe(true)
     await fastify.close()
+  })
+})
+
+describe('a variable set to the empty string counts as unset', () => {
+  it('every variable of the schema set empty gets its default (REDIS_URL= runs the in-memory store)', async () => {
+    const lines: string[] = []
+    const fastify = await buildBroker({
+      simUrl: SIM_URL,
+      warm: false,
+      logLines: lines,
+      env: {
+        PORT: '',
+        HOST: '',
+        REDIS_URL: '',
+        REDIS_KEY_PREFIX: '',
+        TOKEN_ENCRYPTION_KEY: '',
+        ALLOWED_CIDRS: '',
+        TRUST_PROXY: '',
+        REFRESH_MARGIN: '',
+        UPSTREAM_TIMEOUT_MS: '',
+        LOG_LEVEL: '',
+        ALLOW_INSECURE_UPSTREAM: '',
+      },
+    })
+    onTestFinished(() => fastify.close())
+    expect(fastify.config).toMatchObject({
+      PORT: 8080,
+      HOST: '127.0.0.1',
+      REDIS_KEY_PREFIX: 'token-broker:',
+      ALLOWED_CIDRS: '127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7',
+      TRUST_PROXY: 'false',
+      REFRESH_MARGIN: 0.2,
+      UPSTREAM_TIMEOUT_MS: 10_000,
+      LOG_LEVEL: 'info',
+      ALLOW_INSECURE_UPSTREAM: false,
+    })
+    expect(fastify.config.REDIS_URL).toBeUndefined()
+    expect(fastify.config.TOKEN_ENCRYPTION_KEY).toBeUndefined()
+    expect(lines.join('')).toContain('REDIS_URL is not set: in-memory token store')
+  })
+
+  it('an empty variable next to a bad one: only the bad one is named', async () => {
+    const line = await startupLine({ REDIS_URL: '', LOG_LEVEL: '', PORT: 'abc' })
+    expect(line).toBe('invalid configuration: PORT must be integer')
+  })
+
+  it('an empty secret variable is as good as unset: the field and the variable are named', async () => {
+    const line = await startupLine({ TEST_KEY_ALL: '' })
+    expect(line).toContain('clients.ops-tools.key')
+    expect(line).toContain('TEST_KEY_ALL is not set or is empty')
+  })
+
+  it('the process environment is not merged in: only the given source counts', async () => {
+    const saved = process.env.PORT
+    process.env.PORT = 'not-a-port'
+    onTestFinished(() => {
+      if (saved === undefined) delete process.env.PORT
+      else process.env.PORT = saved
+    })
+    const fastify = await buildBroker({ simUrl: SIM_URL, warm: false })
+    onTestFinished(() => fastify.close())
+    expect(fastify.config.PORT).toBe(8080)
   })
 })

@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { baseEnv, brokerDocument, SECRETS } from '../helpers/broker.js'
-import { reap, startServer } from '../process/spawn.js'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { auth, baseEnv, brokerDocument, SECRETS, startSimulator } from '../helpers/broker.js'
+import { freePort, reap, startServer, waitForStatus } from '../process/spawn.js'
 
 /** Never contacted: every case fails before the server listens. */
 const SIM_URL = 'http://127.0.0.1:9'
@@ -97,5 +97,33 @@ describe('the process refuses a bad start with one line on stderr and exit 1', (
     delete env.TEST_EQP_SECRET
     const line = expectOneLine(await run(env), 'credentials.marketplace.appSecret')
     expect(line).toContain('TEST_EQP_SECRET')
+  })
+})
+
+describe('empty variables count as unset in the real process', () => {
+  it('REDIS_URL= (and LOG_LEVEL=, TRUST_PROXY=, TOKEN_ENCRYPTION_KEY=): starts on the in-memory store with its warning', async () => {
+    const sim = await startSimulator()
+    onTestFinished(() => sim.close())
+    const path = join(dir, 'empty-vars.json')
+    await writeFile(path, JSON.stringify(brokerDocument(sim.url)))
+    const port = await freePort()
+    const s = startServer({
+      ...baseEnv(path),
+      PORT: String(port),
+      REDIS_URL: '',
+      LOG_LEVEL: '',
+      TRUST_PROXY: '',
+      TOKEN_ENCRYPTION_KEY: '',
+      REFRESH_MARGIN: '',
+    })
+    onTestFinished(() => reap(s))
+    const base = `http://127.0.0.1:${port}`
+    await waitForStatus(`${base}/readyz`, 200, s)
+    const res = await fetch(`${base}/v1/tokens/marketplace`, { headers: auth(SECRETS.keyAll) })
+    expect(res.status).toBe(200)
+    await res.body?.cancel()
+    // LOG_LEVEL= is info (baseEnv's "silent" would hide it): the in-memory warning is logged.
+    expect(s.stdout()).toContain('REDIS_URL is not set: in-memory token store')
+    expect(s.stderr()).toBe('')
   })
 })
