@@ -1,10 +1,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { CREDENTIAL_ID, loadBrokerConfig, parseBrokerConfig } from '../../src/config/broker-file.js'
 import { ConfigError, describeStartupError } from '../../src/config/errors.js'
 import type { EqpCredential, ImsCredential } from '../../src/config/types.js'
+import { brokerDocument, buildBroker } from '../helpers/broker.js'
 
 /** Canaries: a message that holds one of these has leaked a secret. */
 const CANARY = {
@@ -456,5 +457,219 @@ describe('describeStartupError', () => {
   it('handles non-Error throws', () => {
     expect(describeStartupError('plain')).toBe('start-up failed: plain')
     expect(describeStartupError(undefined)).toMatch(/^start-up failed: /)
+  })
+})
+
+describe('lists of references (rotation)', () => {
+  const ENV_LISTS = { ...ENV, IMS_NEXT: 'ims-secret-CANARY-next', KEY_A2: 'client-key-CANARY-a2-long' }
+  const withLists = () => ({ path: 'broker.config.json', env: ENV_LISTS, allowInsecureUpstream: false })
+
+  it('a list of secrets is resolved in order, the first also as clientSecret/appSecret', async () => {
+    const doc = valid()
+    doc.credentials['adobe-ims']!.clientSecret = [{ env: 'IMS_SECRET' }, { env: 'IMS_NEXT' }]
+    doc.credentials.marketplace!.appSecret = [{ file: secretFile }]
+    const config = await parseBrokerConfig(doc, withLists())
+    const ims = config.credentials.get('adobe-ims') as ImsCredential
+    const eqp = config.credentials.get('marketplace') as EqpCredential
+    expect(ims.clientSecret).toBe(CANARY.ims)
+    expect(ims.clientSecrets).toEqual([CANARY.ims, 'ims-secret-CANARY-next'])
+    expect(eqp.appSecret).toBe(CANARY.file)
+    expect(eqp.appSecrets).toEqual([CANARY.file])
+  })
+
+  it('a single reference is a list of one', async () => {
+    const config = await parseBrokerConfig(valid(), opts())
+    expect((config.credentials.get('adobe-ims') as ImsCredential).clientSecrets).toEqual([CANARY.ims])
+    expect(config.clients[0]!.keyDigests).toHaveLength(1)
+  })
+
+  it('a list of client keys keeps one digest per key, never a key', async () => {
+    const doc = valid()
+    doc.clients['claims-service']!.key = [{ env: 'KEY_A' }, { env: 'KEY_A2' }]
+    const config = await parseBrokerConfig(doc, withLists())
+    expect(config.clients[0]!.keyDigests).toHaveLength(2)
+    expect(JSON.stringify(config.clients)).not.toContain('CANARY')
+  })
+
+  it.each([
+    ['clientSecret', 'adobe-ims', 0],
+    ['clientSecret', 'adobe-ims', 6],
+    ['appSecret', 'marketplace', 0],
+    ['appSecret', 'marketplace', 6],
+  ])('a %s list of %s entries (%i) is refused, naming the field', async (field, id, n) => {
+    const doc = valid()
+    doc.credentials[id]![field] = Array.from({ length: n as number }, () => ({ env: 'IMS_SECRET' }))
+    expect(await refused(doc, `credentials.${id}.${field}`)).toMatch(/1 to 5/)
+  })
+
+  it.each([0, 6])('a client key list of %i entries is refused, naming the field', async (n) => {
+    const doc = valid()
+    doc.clients['ops-tools']!.key = Array.from({ length: n }, () => ({ env: 'KEY_B' }))
+    expect(await refused(doc, 'clients.ops-tools.key')).toMatch(/1 to 5/)
+  })
+
+  it('five references are taken', async () => {
+    const doc = valid()
+    doc.credentials['adobe-ims']!.clientSecret = Array.from({ length: 5 }, () => ({ env: 'IMS_SECRET' }))
+    const config = await parseBrokerConfig(doc, opts())
+    expect((config.credentials.get('adobe-ims') as ImsCredential).clientSecrets).toHaveLength(5)
+  })
+
+  it('a bad entry of a list is named by its position', async () => {
+    const doc = valid()
+    doc.credentials['adobe-ims']!.clientSecret = [{ env: 'IMS_SECRET' }, CANARY.ims]
+    await refused(doc, 'credentials.adobe-ims.clientSecret[1]')
+    const doc2 = valid()
+    doc2.clients['ops-tools']!.key = [{ env: 'KEY_B' }, { env: 'NOT_SET_ANYWHERE' }]
+    const message = await refused(doc2, 'clients.ops-tools.key[1]')
+    expect(message).toContain('NOT_SET_ANYWHERE')
+  })
+
+  it('a key listed twice, or shared with another client through a list, is refused', async () => {
+    const doc = valid()
+    doc.clients['ops-tools']!.key = [{ env: 'KEY_B' }, { env: 'KEY_B' }]
+    expect(await refused(doc, 'clients.ops-tools.key[1]')).toContain('clients.ops-tools.key[0]')
+    const doc2 = valid()
+    doc2.clients['ops-tools']!.key = [{ env: 'KEY_B' }, { env: 'KEY_A' }]
+    expect(await refused(doc2, 'clients.ops-tools.key[1]')).toContain('clients.claims-service.key')
+  })
+})
+
+describe('config hygiene', () => {
+  /** Writes `text` as the config file and returns loadBrokerConfig's one line. */
+  async function fileRefused(text: string, env: Record<string, string> = ENV): Promise<string> {
+    const path = join(dir, 'hygiene.json')
+    await writeFile(path, text)
+    const err = await loadBrokerConfig({ path, env, allowInsecureUpstream: false }).then(
+      () => expect.unreachable('the file was accepted'),
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(ConfigError)
+    const line = describeStartupError(err)
+    expectClean(line)
+    expect(line).toMatch(/^invalid configuration: BROKER_CONFIG/)
+    return line
+  }
+
+  it.each([
+    ['clients', (t: string) => t.replace('{', '{"clients": {},')],
+    ['credentials.adobe-ims', (t: string) => t.replace('"marketplace":', '"adobe-ims": {}, "marketplace":')],
+    [
+      'credentials.adobe-ims.clientId',
+      (t: string) => t.replace('"clientId":"abc123"', '"clientId":"abc123","clientId":"other"'),
+    ],
+    [
+      'clients.claims-service.key.env',
+      (t: string) => t.replace('{"env":"KEY_A"}', '{"env":"KEY_A","env":"KEY_B"}'),
+    ],
+  ])('a name given twice in one object (%s) is refused, naming it', async (path, edit) => {
+    const text = edit(JSON.stringify(valid()))
+    expect(text).not.toBe(JSON.stringify(valid()))
+    // JSON.parse alone takes this silently, keeping the last.
+    expect(() => JSON.parse(text)).not.toThrow()
+    expect(await fileRefused(text)).toContain(`: ${path} appears twice`)
+  })
+
+  it('the same name in different objects is fine', async () => {
+    const path = join(dir, 'same-names.json')
+    await writeFile(path, JSON.stringify(valid(), null, 2))
+    const config = await loadBrokerConfig({ path, env: ENV, allowInsecureUpstream: false })
+    expect(config.credentials.size).toBe(2)
+  })
+
+  it.each([
+    ['a trailing newline', `${CANARY.ims}\n`],
+    ['a trailing CRLF', `${CANARY.ims}\r\n`],
+    ['a tab', `ims\t${CANARY.ims}`],
+    ['a NUL', `${CANARY.ims}\u0000`],
+    ['DEL', `${CANARY.ims}\u007f`],
+    ['a C1 control', `${CANARY.ims}\u0085`],
+  ])('an env secret with a control character (%s) is refused, naming the field', async (_name, value) => {
+    const doc = valid()
+    doc.credentials['adobe-ims']!.clientSecret = { env: 'DIRTY' }
+    const err = await parseBrokerConfig(doc, { ...opts(), env: { ...ENV, DIRTY: value } }).catch(
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(ConfigError)
+    const message = (err as Error).message
+    expectClean(message)
+    expect(message).not.toContain('ims\t')
+    expect(message).toContain('credentials.adobe-ims.clientSecret')
+    expect(message).toMatch(/control character/)
+  })
+
+  it('a client key with a control character is refused, naming the field', async () => {
+    const doc = valid()
+    doc.clients['ops-tools']!.key = { env: 'DIRTY' }
+    const err = await parseBrokerConfig(doc, { ...opts(), env: { ...ENV, DIRTY: `${CANARY.key2}\n` } }).catch(
+      (e: unknown) => e,
+    )
+    expect((err as Error).message).toMatch(/^clients\.ops-tools\.key: .*control character/)
+    expectClean((err as Error).message)
+  })
+
+  it('a secret file drops exactly one trailing newline: two are refused', async () => {
+    const one = join(dir, 'one-newline')
+    const two = join(dir, 'two-newlines')
+    await writeFile(one, `${CANARY.file}\r\n`)
+    await writeFile(two, `${CANARY.file}\n\n`)
+    const doc = valid()
+    doc.credentials.marketplace!.appSecret = { file: one }
+    const config = await parseBrokerConfig(doc, opts())
+    expect((config.credentials.get('marketplace') as EqpCredential).appSecret).toBe(CANARY.file)
+    doc.credentials.marketplace!.appSecret = { file: two }
+    expect(await refused(doc, 'credentials.marketplace.appSecret')).toMatch(/control character/)
+  })
+
+  it('a secret file over 64 KiB is refused; one of exactly 64 KiB is taken', async () => {
+    const big = join(dir, 'big-secret')
+    const limit = join(dir, 'limit-secret')
+    await writeFile(big, 'b'.repeat(64 * 1024 + 1))
+    await writeFile(limit, 'l'.repeat(64 * 1024))
+    const doc = valid()
+    doc.credentials.marketplace!.appSecret = { file: big }
+    const message = await refused(doc, 'credentials.marketplace.appSecret')
+    expect(message).toMatch(/64 KiB/)
+    expect(message).not.toContain('bbbb')
+    doc.credentials.marketplace!.appSecret = { file: limit }
+    const config = await parseBrokerConfig(doc, opts())
+    expect((config.credentials.get('marketplace') as EqpCredential).appSecret).toHaveLength(64 * 1024)
+  })
+
+  it('a client key under 16 characters is accepted with a warning naming the client, never the key', async () => {
+    const doc = valid()
+    doc.clients['ops-tools']!.key = [{ env: 'KEY_B' }, { env: 'SHORT' }]
+    const short = 'CANARY-15chars!'
+    expect(short).toHaveLength(15)
+    const config = await parseBrokerConfig(doc, { ...opts(), env: { ...ENV, SHORT: short } })
+    expect(config.warnings).toEqual([
+      {
+        field: 'clients.ops-tools.key[1]',
+        client: 'ops-tools',
+        message: expect.stringMatching(/16 characters/),
+      },
+    ])
+    expect(JSON.stringify(config.warnings)).not.toContain(short)
+    // 16 characters, or all of valid()'s canary keys: no warning.
+    expect((await parseBrokerConfig(valid(), opts())).warnings).toEqual([])
+  })
+
+  it('the short-key warning is one log line at start, naming the client, never the key', async () => {
+    const short = 'short-CANARY-1'
+    const document = brokerDocument('http://127.0.0.1:9')
+    document.clients['claims-service'].key = { env: 'SHORT_KEY' }
+    const lines: string[] = []
+    const app = await buildBroker({
+      simUrl: 'http://127.0.0.1:9',
+      document,
+      warm: false,
+      logLines: lines,
+      env: { SHORT_KEY: short, LOG_LEVEL: 'info' },
+    })
+    onTestFinished(() => app.close())
+    const warnings = lines.filter((l) => l.includes('shorter than 16'))
+    expect(warnings).toHaveLength(1)
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, client: 'claims-service' })
+    expect(lines.join('')).not.toContain(short)
   })
 })

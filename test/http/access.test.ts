@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import type { Simulator } from '../../src/simulator/server.js'
-import { auth, buildBroker, SECRETS, startSimulator } from '../helpers/broker.js'
+import { auth, brokerDocument, buildBroker, SECRETS, startSimulator } from '../helpers/broker.js'
 import { ALL, expectError, IMS_ONLY, JSON_HEADERS } from './support.js'
 
 let sim: Simulator
@@ -172,6 +172,44 @@ describe('404 CREDENTIAL_NOT_FOUND', () => {
     ]) {
       const res = await app.inject(route)
       expectError(res, 404, 'NOT_FOUND')
+    }
+  })
+})
+
+describe('a client with a list of keys (rotation)', () => {
+  const NEW_KEYS = ['claims-key-CANARY-new-1a', 'claims-key-CANARY-new-2b']
+
+  it("each key of the list authenticates the same client, with that client's rights", async () => {
+    const doc = brokerDocument(sim.url)
+    ;(doc.clients as Record<string, unknown>)['claims-service'] = {
+      key: [{ env: 'TEST_KEY_IMS' }, { env: 'CLAIMS_KEY_NEW_1' }, { env: 'CLAIMS_KEY_NEW_2' }],
+      credentials: ['adobe-ims'],
+    }
+    const broker = await buildBroker({
+      simUrl: sim.url,
+      document: doc,
+      env: { CLAIMS_KEY_NEW_1: NEW_KEYS[0]!, CLAIMS_KEY_NEW_2: NEW_KEYS[1]! },
+    })
+    onTestFinished(() => broker.close())
+    for (const key of [SECRETS.keyIms, ...NEW_KEYS]) {
+      const ims = await broker.inject({ url: '/v1/tokens/adobe-ims', headers: auth(key) })
+      expect(ims.statusCode).toBe(200)
+      // The same client, not another one: claims-service may not use marketplace.
+      expectError(
+        await broker.inject({ url: '/v1/tokens/marketplace', headers: auth(key) }),
+        403,
+        'FORBIDDEN',
+      )
+    }
+    expect(
+      (await broker.inject({ url: '/v1/tokens/marketplace', headers: auth(SECRETS.keyAll) })).statusCode,
+    ).toBe(200)
+    for (const key of ['claims-key-CANARY-new-3c', `${NEW_KEYS[0]}x`, NEW_KEYS[1]!.slice(0, -1)]) {
+      expectError(
+        await broker.inject({ url: '/v1/tokens/adobe-ims', headers: auth(key) }),
+        401,
+        'UNAUTHENTICATED',
+      )
     }
   })
 })

@@ -99,6 +99,28 @@ describe('configuration reload (SIGHUP)', () => {
     expect(Object.keys(ready.credentials)).toEqual(['marketplace'])
   })
 
+  it('a client key removed from a list by reload is locked out at once; the others keep working', async () => {
+    await writeFile(file('ops-key-new'), 'ops-key-CANARY-new-2\n')
+    const twoKeys = document()
+    ;(twoKeys.clients.ops as { key: unknown }).key = [
+      { file: file('ops-key') },
+      { file: file('ops-key-new') },
+    ]
+    await writeDocument(twoKeys)
+    expect(await app.reloadConfig('SIGHUP')).toBe(true)
+    expect((await getIms('ops-key-CANARY-1')).statusCode).toBe(200)
+    expect((await getIms('ops-key-CANARY-new-2')).statusCode).toBe(200)
+
+    // The rotation's last step: the old key leaves the list.
+    const newOnly = document()
+    ;(newOnly.clients.ops as { key: unknown }).key = [{ file: file('ops-key-new') }]
+    await writeDocument(newOnly)
+    expect(await app.reloadConfig('SIGHUP')).toBe(true)
+    expect((await getIms('ops-key-CANARY-1')).json().code).toBe('UNAUTHENTICATED')
+    expect((await getIms('ops-key-CANARY-new-2')).statusCode).toBe(200)
+    expect(logLines.join('')).not.toContain('CANARY')
+  })
+
   it('refuses a broken file or a missing secret and keeps the running configuration', async () => {
     const token = (await getIms()).json().access_token as string
 
