@@ -78,10 +78,8 @@ function describe(root: unknown, error: ValueError): string {
     return `${at} is not a known field (expected one of: ${known})`
   }
   const label = field === '' ? 'the file' : field
-  return `${label} ${schema.errorMessage ?? lowerFirst(error.message)}`
+  return `${label} ${schema.errorMessage ?? `is invalid (${error.message})`}`
 }
-
-const lowerFirst = (text: string) => `must be valid: ${text.charAt(0).toLowerCase()}${text.slice(1)}`
 
 /** `/clients/ops-tools/key/1` → `clients.ops-tools.key[1]`; array positions are told from the input. */
 function fieldName(root: unknown, pointer: string): string {
