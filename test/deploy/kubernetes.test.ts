@@ -31,7 +31,7 @@ const secretExamples: Manifest[] = documents('secret.example.yaml')
 
 function one(kind: string): Manifest {
   const found = manifests.filter((m) => m.kind === kind)
-  expect(found, kind).toHaveLength(1)
+  if (found.length !== 1) throw new Error(`expected one ${kind} in the base, found ${found.length}`)
   return found[0]
 }
 
