@@ -6,7 +6,10 @@
 #   docker run --rm -p 127.0.0.1:8080:8080 -v "$PWD/broker.config.json:/etc/token-broker/broker.config.json:ro" \
 #     -e BROKER_CONFIG=/etc/token-broker/broker.config.json token-broker
 #
-# The same image runs the Adobe simulator: `node dist/simulator/main.js` (see docker-compose.yml).
+# The default target (`runtime`, the last stage) carries the broker alone. The local Adobe simulator
+# is a separate target that shares nothing with it at run time:
+#
+#   docker build --target simulator -t token-broker-simulator .
 #
 # Base image: node:24-alpine.
 # - Node 24 is the current Active LTS (Node 22 is in maintenance), so it is supported the longest.
@@ -26,7 +29,12 @@ RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+# The simulator's compiled files leave dist/ here, so the broker's image cannot carry them; the
+# simulator stage takes them from /out. Its demo launcher runs from a checkout, never in an image.
+RUN npm run build \
+    && mkdir -p /out \
+    && mv dist/simulator /out/simulator \
+    && rm -f /out/simulator/demo.js /out/simulator/demo.js.map
 
 # ---- prod-deps: production dependencies only --------------------------------------------------
 FROM ${NODE_IMAGE} AS prod-deps
@@ -35,7 +43,24 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-# ---- runtime ----------------------------------------------------------------------------------
+# ---- simulator: the local stand-in for Adobe IMS and EQP (docker compose; never production) -----
+# Plain node:http, no npm dependency: only package.json ("type": "module") and its own files.
+FROM ${NODE_IMAGE} AS simulator
+ENV NODE_ENV=production \
+    SIMULATOR_HOST=0.0.0.0 \
+    SIMULATOR_PORT=8081
+WORKDIR /app
+COPY package.json ./
+COPY --from=build /out/simulator ./dist/simulator
+USER node
+EXPOSE 8081
+STOPSIGNAL SIGTERM
+# Healthy as soon as its port answers HTTP at all.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=10 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SIMULATOR_PORT||8081)+'/',{signal:AbortSignal.timeout(2500)}).then(()=>process.exit(0),()=>process.exit(1))"]
+CMD ["node", "dist/simulator/main.js"]
+
+# ---- runtime: the broker (the default target, so it stays the last stage) ----------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \

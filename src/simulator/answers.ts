@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { MalformedKind } from './behaviour.js'
 
-/** The two upstreams the simulator plays, with Adobe's request and answer shapes (see SPEC.md, seeds/). */
+/** The two upstreams the simulator plays, with Adobe's request and answer shapes (see docs/api.md). */
 export type Kind = 'ims' | 'eqp'
 
 export interface Answer {

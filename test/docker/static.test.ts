@@ -1,11 +1,12 @@
-// Static checks of the container image and the compose stack: no Docker engine is needed. Every check
-// reads the real files (Dockerfile, .dockerignore, docker-compose.yml, docker/, the spec), so editing
-// them into an unsafe or inconsistent state makes these tests fail.
+// Static checks of the container images and the compose stack: no Docker engine is needed. Every check
+// reads the real files (Dockerfile, .dockerignore, docker-compose.yml, docker/) and the environment
+// schema, so editing them into an unsafe or inconsistent state makes these tests fail.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { isAbsolute, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { EnvSchema } from '../../src/config/env.js'
 import { NODE_FLAGS } from '../../src/node-flags.js'
 
 type Dict = Record<string, unknown>
@@ -21,19 +22,9 @@ function dict(v: unknown, what: string): Dict {
 }
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : [])
 
-// ---------------------------------------------------------------------------------------------------
-// The spec's Configuration table: the only environment variables the service reads.
+// The environment schema is the single source of the variables the broker reads.
 
-function specVariables(): Set<string> {
-  const spec = readFileSync(resolve(repoRoot, '..', 'shared', 'SPEC.md'), 'utf8')
-  const start = spec.indexOf('## Configuration')
-  if (start < 0) throw new Error('SPEC.md has no "## Configuration" section')
-  const next = spec.indexOf('\n## ', start + 1)
-  const section = spec.slice(start, next < 0 ? undefined : next)
-  const names = new Set<string>()
-  for (const m of section.matchAll(/^\|\s*`([A-Z][A-Z0-9_]*)`\s*\|/gm)) names.add(m[1]!)
-  return names
-}
+const ENV_VARS = new Set(Object.keys(EnvSchema.properties))
 
 // ---------------------------------------------------------------------------------------------------
 // Dockerfile: a small parser (continuations, comments, stages, global ARG defaults).
@@ -273,12 +264,30 @@ function checkBrokerConfig(config: Dict): void {
 
 // ---------------------------------------------------------------------------------------------------
 
-const SPEC_VARS = specVariables()
-const ALLOWED_ENV = new Set([...SPEC_VARS, 'NODE_ENV'])
+const ALLOWED_ENV = new Set([...ENV_VARS, 'NODE_ENV'])
 
 const dockerfile = parseDockerfile(read('Dockerfile'))
+const stageNamed = (name: string) => dockerfile.stages.find((s) => s.name === name)
+/** The broker's image: `docker build .` builds the last stage, so the broker must be it. */
 const finalStage = dockerfile.stages.at(-1)
 const finalOf = (keyword: string) => (finalStage?.instructions ?? []).filter((i) => i.keyword === keyword)
+const simulatorStage = stageNamed('simulator')
+const simulatorOf = (keyword: string) =>
+  (simulatorStage?.instructions ?? []).filter((i) => i.keyword === keyword)
+const runsOf = (s: Stage) =>
+  s.instructions
+    .filter((i) => i.keyword === 'RUN')
+    .map((i) => i.args)
+    .join('\n')
+/** `COPY --from=<stage> <source>... <dest>`: the stage and the sources. */
+const copiesOf = (s: Stage) =>
+  s.instructions
+    .filter((i) => i.keyword === 'COPY')
+    .map((i) => {
+      const words = i.args.split(/\s+/)
+      const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length)
+      return { from, sources: words.filter((w) => !w.startsWith('--')).slice(0, -1) }
+    })
 
 const compose = dict(parse(read('docker-compose.yml'), { merge: true }), 'docker-compose.yml')
 const services = dict(compose.services, 'services')
@@ -286,13 +295,20 @@ const networkDefs = isDict(compose.networks) ? compose.networks : {}
 const secretDefs = isDict(compose.secrets) ? compose.secrets : {}
 const service = (name: string) => dict(services[name], `service ${name}`)
 
-const commandOf = (s: Dict) => (Array.isArray(s.command) ? s.command.join(' ') : String(s.command ?? ''))
 const builtHere = (s: Dict) => s.build !== undefined
+/** The Dockerfile stage a service is built from (the last one when compose names no target). */
+const targetOf = (s: Dict): Stage | undefined => {
+  const target = isDict(s.build) ? s.build.target : undefined
+  return target === undefined ? finalStage : stageNamed(String(target))
+}
 const brokerNames = Object.keys(services).filter((n) => {
   const s = service(n)
-  return builtHere(s) && (s.command === undefined || commandOf(s).includes('dist/server.js'))
+  return builtHere(s) && targetOf(s) === finalStage
 })
-const simulatorNames = Object.keys(services).filter((n) => commandOf(service(n)).includes('dist/simulator/'))
+const simulatorNames = Object.keys(services).filter((n) => {
+  const s = service(n)
+  return builtHere(s) && simulatorStage !== undefined && targetOf(s) === simulatorStage
+})
 const redisNames = Object.keys(services).filter((n) => String(service(n).image ?? '').startsWith('redis'))
 
 const isInternal = (network: string) => isDict(networkDefs[network]) && networkDefs[network].internal === true
@@ -306,11 +322,11 @@ const demoSecretValues = readdirSync(fromRoot('docker', 'secrets')).map((f) =>
   read('docker', 'secrets', f).replace(/\r?\n$/, ''),
 )
 
-describe('spec', () => {
-  it('lists the configuration variables', () => {
-    expect(SPEC_VARS.size).toBeGreaterThanOrEqual(10)
+describe('environment schema', () => {
+  it('lists the configuration variables the images and compose file are checked against', () => {
+    expect(ENV_VARS.size).toBeGreaterThanOrEqual(10)
     for (const v of ['PORT', 'HOST', 'BROKER_CONFIG', 'REDIS_URL', 'TOKEN_ENCRYPTION_KEY']) {
-      expect(SPEC_VARS).toContain(v)
+      expect(ENV_VARS).toContain(v)
     }
   })
 })
@@ -318,11 +334,7 @@ describe('spec', () => {
 describe('Dockerfile', () => {
   it('is multi-stage and ships only the build and production dependencies', () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2)
-    const runs = (s: Stage) =>
-      s.instructions
-        .filter((i) => i.keyword === 'RUN')
-        .map((i) => i.args)
-        .join('\n')
+    const runs = runsOf
     const buildStage = dockerfile.stages.find((s) => /npm run build/.test(runs(s)))
     expect(buildStage, 'a stage runs `npm run build`').toBeDefined()
     expect(runs(buildStage!)).toMatch(/npm ci\b/)
@@ -344,6 +356,40 @@ describe('Dockerfile', () => {
         )
       }
     }
+  })
+
+  it('leaves the simulator out of the broker image', () => {
+    const dist = copiesOf(finalStage!).filter((c) => c.sources.some((src) => /^(\/app\/)?dist\/?$/.test(src)))
+    expect(dist.length, 'the final stage copies dist/').toBe(1)
+    const from = stageNamed(dist[0]!.from ?? '')
+    expect(from, `the stage dist/ comes from (${dist[0]!.from})`).toBeDefined()
+    // Built in that stage, then moved out of dist/ before anything copies it.
+    const runs = runsOf(from!)
+    expect(runs).toMatch(/npm run build/)
+    expect(runs).toMatch(/\b(mv|rm -rf)\s+dist\/simulator\b/)
+    for (const c of copiesOf(finalStage!)) {
+      for (const src of c.sources)
+        expect(src, 'the broker image copies no simulator file').not.toMatch(/simulator/)
+    }
+  })
+
+  it('builds the simulator as its own target: its files alone, no dependencies, non-root', () => {
+    expect(simulatorStage, 'a `FROM ... AS simulator` stage').toBeDefined()
+    expect(simulatorStage).not.toBe(finalStage)
+    const sources = copiesOf(simulatorStage!).flatMap((c) => c.sources)
+    expect(sources).toContain('package.json')
+    expect(sources.some((src) => /simulator/.test(src))).toBe(true)
+    for (const src of sources) expect(src).not.toMatch(/node_modules|^(\/app\/)?dist\/?$/)
+    const user = simulatorOf('USER').at(-1)?.args.split(':')[0]
+    expect(['root', '0', undefined]).not.toContain(user)
+    const cmd = execForm(simulatorOf('CMD').at(-1)?.args ?? '')
+    expect(cmd).toEqual(['node', 'dist/simulator/main.js'])
+    const env = new Map<string, string>()
+    for (const i of simulatorOf('ENV')) for (const [k, v] of envOfInstruction(i.args)) env.set(k, v)
+    expect(env.get('SIMULATOR_HOST')).toBe('0.0.0.0')
+    const hc = simulatorOf('HEALTHCHECK').at(-1)?.args ?? ''
+    expect(hc).toMatch(/\["node"/)
+    expect(hc).toContain('SIMULATOR_PORT')
   })
 
   it('runs on Node 22 or 24 LTS, slim or alpine', () => {
@@ -427,6 +473,11 @@ describe('docker-compose.yml', () => {
       .map((n) => service(n))
       .reduce((sum, s) => sum + Number(isDict(s.deploy) ? (s.deploy.replicas ?? 1) : 1), 0)
     expect(replicas).toBeGreaterThanOrEqual(2)
+    for (const n of brokerNames) {
+      expect(isDict(service(n).build) && service(n).build, `${n} builds the broker target`).toMatchObject({
+        target: finalStage!.name,
+      })
+    }
     for (const n of [...brokerNames, ...simulatorNames]) {
       const build = service(n).build
       const dockerfilePath = isDict(build) ? String(build.dockerfile ?? 'Dockerfile') : 'Dockerfile'
@@ -474,20 +525,20 @@ describe('docker-compose.yml', () => {
     const redis = service(redisNames[0]!)
     const test = isDict(redis.healthcheck) ? redis.healthcheck.test : undefined
     expect(strings(test).join(' ')).toMatch(/redis-cli.*ping/)
-    const imageHealthcheck = finalOf('HEALTHCHECK').length > 0
-    for (const n of brokerNames) {
+    /** A HEALTHCHECK in the Dockerfile stage the service is built from. */
+    const imageHealthcheck = (s: Dict) =>
+      builtHere(s) && (targetOf(s)?.instructions ?? []).some((i) => i.keyword === 'HEALTHCHECK')
+    for (const n of [...brokerNames, ...simulatorNames]) {
       const s = service(n)
       expect(healthcheckDisabled(s), `${n} healthcheck disabled`).toBe(false)
-      expect(imageHealthcheck || isDict(s.healthcheck), `${n} healthcheck`).toBe(true)
+      expect(imageHealthcheck(s) || isDict(s.healthcheck), `${n} healthcheck`).toBe(true)
     }
-    // The image's HEALTHCHECK polls the broker: other services of the image need their own.
-    for (const n of simulatorNames) expect(isDict(service(n).healthcheck), `${n}.healthcheck`).toBe(true)
     for (const [name, raw] of Object.entries(services)) {
       const deps = dict(raw, name).depends_on
       for (const [dep, cond] of Object.entries(isDict(deps) ? deps : {})) {
         if (dict(cond, `${name}.depends_on.${dep}`).condition !== 'service_healthy') continue
         const target = service(dep)
-        const hasCheck = isDict(target.healthcheck) || (builtHere(target) && imageHealthcheck)
+        const hasCheck = isDict(target.healthcheck) || imageHealthcheck(target)
         expect(hasCheck && !healthcheckDisabled(target), `${dep} healthcheck for ${name}`).toBe(true)
       }
     }
@@ -503,7 +554,7 @@ describe('docker-compose.yml', () => {
     }
   })
 
-  it('sets only environment variables from the spec (plus NODE_ENV) for the broker', () => {
+  it('sets only environment variables of the env schema (plus NODE_ENV) for the broker', () => {
     for (const n of brokerNames) {
       const env = environmentOf(service(n))
       for (const k of env.keys()) expect(ALLOWED_ENV, `${n} sets ${k}`).toContain(k)
