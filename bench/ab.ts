@@ -1,12 +1,12 @@
 import { resolve } from 'node:path'
 import { createSimulator } from '../src/simulator/server.js'
 import { AUTH, simulatorSecret } from './broker.js'
+import { cleanupAll, installExitHandlers, onCleanup } from './cleanup.js'
 import { benchConfig } from './config.js'
 import { waitForQuiet } from './cpu.js'
 import { vmRssMb } from './growth.js'
 import { type Ctx, contention, hotSetup, median, startReadyBroker } from './hot-path.js'
 import { hasErrors, type LoadResult, runLoad } from './load.js'
-import { cleanupAll, installExitHandlers, onCleanup } from './procs.js'
 import { findRedis } from './redis.js'
 
 /**

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { NODE_FLAGS } from '../src/node-flags.js'
-import { type Child, freePort, onCleanup, startChild, waitForStatus } from './procs.js'
+import { type Child, freePort, waitForStatus } from '../tools/process.js'
+import { onCleanup, startBenchChild } from './cleanup.js'
 
 /** Throwaway secrets: the broker reads them through `{"env": ...}` references, never from the file. */
 export const SECRETS = {
@@ -96,7 +97,7 @@ export interface BrokerOptions {
   redisUrl: string
   keyPrefix: string
   encryptionKey: string
-  /** Extra node flags, e.g. --cpu-prof. */
+  /** Extra node flags, e.g. --max-semi-space-size=16. */
   nodeArgs?: string[]
   /** The server script; default brokerEntry(). */
   entry?: string
@@ -145,7 +146,7 @@ export async function spawnBroker(opts: BrokerOptions, configPath?: string): Pro
     BENCH_OPS_KEY: SECRETS.keyOps,
     BENCH_CLAIMS_KEY: SECRETS.keyClaims,
   })
-  const child = startChild(
+  const child = startBenchChild(
     opts.name,
     process.execPath,
     // The production flags first: BENCH_NODE_ARGS and per-run flags come later and so win.
@@ -157,7 +158,9 @@ export async function spawnBroker(opts: BrokerOptions, configPath?: string): Pro
     url: `http://127.0.0.1:${port}`,
     child,
     pid: child.pid,
-    stop: () => child.stop(10_000),
+    stop: async () => {
+      await child.stop(10_000)
+    },
   }
 }
 

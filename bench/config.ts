@@ -21,7 +21,6 @@ export interface BenchConfig {
   growthS: number
   growthRounds: number
   memoryS: number
-  profile: boolean
   phases: Set<Phase>
   /** Before each measured run, wait up to this long for other processes to go quiet. */
   quietS: number
@@ -46,7 +45,6 @@ export function benchConfig(): BenchConfig {
     growthS: num('BENCH_GROWTH_DURATION', 5, 1, 300),
     growthRounds: num('BENCH_GROWTH_ROUNDS', 2, 1, 20),
     memoryS: num('BENCH_MEMORY_SECONDS', 60, 1, 900),
-    profile: process.env.BENCH_PROFILE === '1' || process.env.BENCH_PROFILE === 'true',
     phases: new Set(phases as Phase[]),
     quietS: num('BENCH_QUIET_WAIT', 0, 0, 600),
   }

@@ -1,6 +1,7 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type Child, freePort, TSX, waitForStatus } from '../tools/process.js'
 import {
   AUTH,
   type Broker,
@@ -12,11 +13,10 @@ import {
   waitReady,
   writeConfig,
 } from './broker.js'
+import { onCleanup, startBenchChild } from './cleanup.js'
 import type { BenchConfig } from './config.js'
 import { CONTENDED_CORES, waitForQuiet } from './cpu.js'
 import { hasErrors, type LoadResult, runLoad } from './load.js'
-import { type Child, freePort, onCleanup, startChild, waitForStatus } from './procs.js'
-import { formatProfile, type ProfileSummary, summariseProfile } from './profile.js'
 
 export interface Ctx {
   cfg: BenchConfig
@@ -120,7 +120,7 @@ async function startBare(
 ): Promise<Running> {
   const port = await freePort()
   const script = which === 'node:http' ? 'bench/targets/node-http.ts' : 'bench/targets/fastify-bare.ts'
-  const child: Child = startChild(which, process.execPath, ['--import', 'tsx', script], {
+  const child: Child = startBenchChild(which, process.execPath, ['--import', TSX, script], {
     env: {
       ...process.env,
       PORT: String(port),
@@ -136,7 +136,13 @@ async function startBare(
     await child.stop()
     throw err
   }
-  return { url, pid: child.pid, stop: () => child.stop() }
+  return {
+    url,
+    pid: child.pid,
+    stop: async () => {
+      await child.stop()
+    },
+  }
 }
 
 async function fetchOnce(url: string) {
@@ -273,50 +279,4 @@ export async function hotPath(ctx: Ctx): Promise<HotPathResult> {
     }
   }
   return result
-}
-
-export interface ProfileResult {
-  file: string
-  load: LoadResult
-  summary: ProfileSummary
-}
-
-const PROFILE_DIR = '/tmp/prof'
-
-/** BENCH_PROFILE=1: the broker once under `node --cpu-prof`, loaded like a hot-path round. */
-export async function profileBroker(ctx: Ctx): Promise<ProfileResult> {
-  const { cfg } = ctx
-  const { opts, configPath, path } = hotSetup(ctx)
-  const startedAt = Date.now()
-  const b = await startReadyBroker(
-    { ...opts, name: 'broker (cpu-prof)', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] },
-    configPath,
-  )
-  let load: LoadResult
-  let window: { fromUs: number; toUs: number } | undefined
-  try {
-    const l = { url: b.url, paths: [path], headers: AUTH, connections: cfg.connections, serverPid: b.pid }
-    await waitForQuiet(cfg.quietS, b.pid)
-    if (cfg.warmupS > 0) await runLoad({ ...l, durationS: cfg.warmupS })
-    const from = process.hrtime.bigint()
-    load = await runLoad({ ...l, durationS: cfg.durationS })
-    window = { fromUs: Number(from / 1000n), toUs: Number(process.hrtime.bigint() / 1000n) }
-  } finally {
-    // SIGTERM: the broker closes gracefully and V8 writes the profile on exit.
-    await b.stop()
-  }
-  const mine = readdirSync(PROFILE_DIR)
-    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
-    .filter((f) => f.endsWith('.cpuprofile') && f.includes(`.${b.pid}.0.`))
-    .map((f) => join(PROFILE_DIR, f))
-    .filter((f) => statSync(f).mtimeMs >= startedAt - 1000)
-  const file = mine[0]
-  if (!file) throw new Error(`no .cpuprofile for pid ${b.pid} in ${PROFILE_DIR}`)
-  // Only the measured load counts: start-up and warm-up are left out.
-  const summary = summariseProfile(file, 25, window)
-  ctx.log(
-    `profile: broker under load ${load.rps.toFixed(0)} req/s (profiler on)${contention(load)}${hasErrors(load) ? ' WITH ERRORS' : ''}`,
-  )
-  ctx.log(formatProfile(summary, 20, load.total))
-  return { file, load, summary }
 }

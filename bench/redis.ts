@@ -1,5 +1,5 @@
-import { findRedis as findRedisAsTestsDo } from '../test/helpers/find-redis.js'
-import { onCleanup } from './procs.js'
+import { findRedis as findRedisAsTestsDo } from '../tools/find-redis.js'
+import { onCleanup } from './cleanup.js'
 
 export interface FoundRedis {
   url: string

@@ -2,20 +2,13 @@ import { existsSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { createSimulator } from '../src/simulator/server.js'
 import { brokerEntry, simulatorSecret } from './broker.js'
+import { cleanupAll, installExitHandlers, onCleanup } from './cleanup.js'
 import { benchConfig } from './config.js'
 import { CONTENDED_CORES } from './cpu.js'
 import { type FleetResult, fleet } from './fleet.js'
 import { type GrowthResult, growth, type MemoryResult, memory } from './growth.js'
-import {
-  type Ctx,
-  type HotPathResult,
-  hotPath,
-  type ProfileResult,
-  profileBroker,
-  TARGETS,
-} from './hot-path.js'
+import { type Ctx, type HotPathResult, hotPath, TARGETS } from './hot-path.js'
 import { hasErrors, type LoadResult } from './load.js'
-import { cleanupAll, installExitHandlers, onCleanup } from './procs.js'
 import { findRedis } from './redis.js'
 import { machine, type Target, table, writeResults } from './report.js'
 
@@ -26,10 +19,9 @@ import { machine, type Target, table, writeResults } from './report.js'
  * memory, prints a table, and writes bench/results/.
  * Settings (env): BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
  * BENCH_PACED_SECONDS (5; 0 = off), BENCH_GROWTH_ROUNDS (2), BENCH_GROWTH_DURATION (5 s),
- * BENCH_MEMORY_SECONDS (60), BENCH_PROFILE=1 (adds a node --cpu-prof run), BENCH_PHASES (fleet,hot,
- * growth,memory or none), BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
+ * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,hot,growth,memory or none), BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
  * the CPU before each run), BENCH_BROKER_ENTRY (another build's server.js), BENCH_NODE_ARGS (node
- * flags for every broker). bench/ab.ts compares two builds; bench/profile.ts reads a .cpuprofile.
+ * flags for every broker). bench/ab.ts compares two builds.
  */
 
 const P99_TARGET_MS = 5
@@ -58,7 +50,6 @@ interface Results {
   loadAverageAtStart: number[]
   loadAverageAtEnd?: number[]
   hotPath?: HotPathResult
-  profile?: ProfileResult
   fleet?: FleetResult
   growth?: GrowthResult
   memory?: MemoryResult
@@ -73,7 +64,7 @@ async function main(): Promise<void> {
   const m = machine()
   out(`token-broker bench on ${m.cpus} x ${m.cpuModel}, node ${m.node}, ${m.os}`)
   out(
-    `settings: ${cfg.rounds} rounds x ${cfg.durationS} s (+${cfg.warmupS} s warm-up), ${cfg.connections} connections, pipelining 1; phases: ${[...cfg.phases].join(', ')}${cfg.profile ? ', profile' : ''}${cfg.quietS ? `; waits up to ${cfg.quietS} s for a quiet CPU before each run` : ''}`,
+    `settings: ${cfg.rounds} rounds x ${cfg.durationS} s (+${cfg.warmupS} s warm-up), ${cfg.connections} connections, pipelining 1; phases: ${[...cfg.phases].join(', ')}${cfg.quietS ? `; waits up to ${cfg.quietS} s for a quiet CPU before each run` : ''}`,
   )
   out(
     `load average at start: ${loadavg()
@@ -107,10 +98,6 @@ async function main(): Promise<void> {
       `\n== hot path: broker vs bare Fastify (also on the broker's settings and logger) vs node:http, one server at a time`,
     )
     results.hotPath = await hotPath(ctx)
-  }
-  if (cfg.profile) {
-    out('\n== profile: node --cpu-prof under hot-path load')
-    results.profile = await profileBroker(ctx)
   }
   if (cfg.phases.has('growth')) {
     out('\n== growth: hot path with 1, 100, 1000 credentials')
@@ -224,18 +211,6 @@ function printSummary(r: Results): void {
         `paced broker at ${h.paced.targetRps} req/s (half its capacity): p50 ${f2(p.p50)} ms, p90 ${f2(p.p90)} ms, p99 ${f2(p.p99)} ms, non2xx/err ${errs(p)}`,
       )
     }
-  }
-  if (r.profile) {
-    const s = r.profile.summary
-    const n = r.profile.load.total
-    const us = (ms: number) => `${((ms * 1000) / n).toFixed(2).padStart(6)} µs/req`
-    out(
-      `\nprofile (${r.profile.file}) at ${f0(r.profile.load.rps)} req/s: share of the broker's busy time, and per request (wall-clock samples: includes kernel time in syscalls)`,
-    )
-    for (const b of s.buckets) out(`  ${b.pct.toFixed(1).padStart(5)}% ${us(b.ms)}  ${b.bucket}`)
-    out('  our functions by own time:')
-    for (const x of s.ours.slice(0, 8))
-      out(`  ${x.ownPct.toFixed(1).padStart(5)}% ${us(x.ownMs)}  ${x.fn}  ${x.where}`)
   }
   const fl = r.fleet
   if (fl) {

@@ -2,8 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { freePort, waitForStatus } from '../../tools/process.js'
 import { auth, baseEnv, brokerDocument, SECRETS, startSimulator } from '../helpers/broker.js'
-import { freePort, reap, startServer, waitForStatus } from '../process/spawn.js'
+import { startServer } from '../helpers/server-process.js'
 
 /** Never contacted: every case fails before the server listens. */
 const SIM_URL = 'http://127.0.0.1:9'
@@ -25,7 +26,7 @@ afterAll(async () => {
 /** Runs the real server with `env` (and no other variables) and returns how it ended. */
 async function run(env: Record<string, string>, cwd?: string) {
   const s = startServer(env, cwd)
-  const timer = setTimeout(() => reap(s), 15_000)
+  const timer = setTimeout(() => s.signal('SIGKILL'), 15_000)
   try {
     const { code, signal } = await s.exited
     return { code, signal, stderr: s.stderr(), stdout: s.stdout() }
@@ -116,9 +117,11 @@ describe('empty variables count as unset in the real process', () => {
       TOKEN_ENCRYPTION_KEY: '',
       REFRESH_MARGIN: '',
     })
-    onTestFinished(() => reap(s))
+    onTestFinished(async () => {
+      await s.stop(1000)
+    })
     const base = `http://127.0.0.1:${port}`
-    await waitForStatus(`${base}/readyz`, 200, s)
+    await waitForStatus(`${base}/readyz`, { child: s, timeoutMs: 15_000 })
     const res = await fetch(`${base}/v1/tokens/marketplace`, { headers: auth(SECRETS.keyAll) })
     expect(res.status).toBe(200)
     await res.body?.cancel()

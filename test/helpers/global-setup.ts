@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node'
-import { findRedis } from './find-redis.js'
+import { findRedis } from '../../tools/find-redis.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -7,7 +7,7 @@ declare module 'vitest' {
   }
 }
 
-/** One real Redis for the whole run (see find-redis.ts), handed to tests as `inject('redisUrl')`. */
+/** One real Redis for the whole run (see tools/find-redis.ts), handed to tests as `inject('redisUrl')`. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const redis = await findRedis()
   project.provide('redisUrl', redis.url)

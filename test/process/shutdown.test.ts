@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Simulator } from '../../src/simulator/server.js'
+import { type Child, freePort, waitForStatus } from '../../tools/process.js'
 import {
   auth,
   baseEnv,
@@ -9,7 +10,7 @@ import {
   startSimulator,
   writeConfig,
 } from '../helpers/broker.js'
-import { freePort, reap, type Spawned, startServer, waitForStatus } from './spawn.js'
+import { startServer } from '../helpers/server-process.js'
 
 /** The spec's bound: the process is gone within 10 s of the signal. */
 const EXIT_WITHIN_MS = 10_000
@@ -25,17 +26,17 @@ afterAll(async () => {
   await sim?.close()
 })
 
-let server: Spawned | undefined
+let server: Child | undefined
 let base = ''
 beforeEach(async () => {
   sim.reset()
   const port = await freePort()
   base = `http://127.0.0.1:${port}`
   server = startServer({ ...baseEnv(config.path), PORT: String(port), LOG_LEVEL: 'info' })
-  await waitForStatus(`${base}/readyz`, 200, server)
+  await waitForStatus(`${base}/readyz`, { child: server, timeoutMs: 15_000 })
 })
-afterEach(() => {
-  reap(server)
+afterEach(async () => {
+  await server?.stop(1000)
   server = undefined
 })
 
@@ -59,7 +60,7 @@ describe('the real process', () => {
     while (sim.mints(IMS_CLIENT_ID) === before) await new Promise((r) => setTimeout(r, 10))
 
     const signalledAt = Date.now()
-    expect(s.child.kill('SIGTERM')).toBe(true)
+    s.signal('SIGTERM')
 
     const res = await inflight
     expect(res.status).toBe(200)
@@ -79,7 +80,7 @@ describe('the real process', () => {
   it('SIGINT exits 0 promptly', async () => {
     const s = server!
     const signalledAt = Date.now()
-    s.child.kill('SIGINT')
+    s.signal('SIGINT')
     const { code, signal, at } = await s.exited
     expect({ code, signal }).toEqual({ code: 0, signal: null })
     expect(at - signalledAt).toBeLessThan(EXIT_WITHIN_MS)
@@ -92,7 +93,7 @@ describe('the real process', () => {
     expect(res.status).toBe(200)
     await res.text()
     const signalledAt = Date.now()
-    s.child.kill('SIGTERM')
+    s.signal('SIGTERM')
     const { code, at } = await s.exited
     expect(code).toBe(0)
     expect(at - signalledAt).toBeLessThan(EXIT_WITHIN_MS)

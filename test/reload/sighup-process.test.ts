@@ -1,28 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Simulator } from '../../src/simulator/server.js'
+import { type Child, freePort, waitForStatus } from '../../tools/process.js'
 import { brokerDocument, SECRETS, startSimulator } from '../helpers/broker.js'
+import { startServer } from '../helpers/server-process.js'
 import { eventually } from '../store/contract.js'
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** The real process: `kill -HUP` applies a changed config file without a restart. */
 describe('SIGHUP on the server process', () => {
   let sim: Simulator
   let dir: string
-  let child: ChildProcess
+  let child: Child
   let base: string
-  let output = ''
 
   beforeAll(async () => {
     sim = await startSimulator()
@@ -30,32 +21,21 @@ describe('SIGHUP on the server process', () => {
     await writeFile(join(dir, 'broker.config.json'), JSON.stringify(brokerDocument(sim.url)))
     const port = await freePort()
     base = `http://127.0.0.1:${port}`
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        BROKER_CONFIG: join(dir, 'broker.config.json'),
-        TEST_IMS_SECRET: SECRETS.ims,
-        TEST_EQP_SECRET: SECRETS.eqp,
-        TEST_KEY_ALL: SECRETS.keyAll,
-        TEST_KEY_IMS: SECRETS.keyIms,
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    child = startServer({
+      PORT: String(port),
+      BROKER_CONFIG: join(dir, 'broker.config.json'),
+      TEST_IMS_SECRET: SECRETS.ims,
+      TEST_EQP_SECRET: SECRETS.eqp,
+      TEST_KEY_ALL: SECRETS.keyAll,
+      TEST_KEY_IMS: SECRETS.keyIms,
+      LOG_LEVEL: 'info',
     })
-    child.stdout?.on('data', (d) => {
-      output += d
-    })
-    child.stderr?.on('data', (d) => {
-      output += d
-    })
-    await eventually(async () => expect((await fetch(`${base}/readyz`)).status).toBe(200), 15_000)
+    await waitForStatus(`${base}/readyz`, { child, timeoutMs: 15_000 })
   })
 
   afterAll(async () => {
-    child.kill('SIGTERM')
-    await new Promise((resolve) => child.once('exit', resolve))
-    await sim.close()
+    await child?.stop()
+    await sim?.close()
     await rm(dir, { recursive: true, force: true })
   })
 
@@ -72,11 +52,11 @@ describe('SIGHUP on the server process', () => {
     }
     await writeFile(join(dir, 'newcomer'), `${newKey}\n`)
     await writeFile(join(dir, 'broker.config.json'), JSON.stringify(doc))
-    child.kill('SIGHUP')
+    child.signal('SIGHUP')
 
     await eventually(async () => expect((await get(newKey)).status).toBe(200), 5_000)
-    expect(child.exitCode).toBeNull()
-    expect(output).toContain('configuration reloaded')
-    expect(output).not.toMatch(/CANARY/)
+    expect(child.isRunning()).toBe(true)
+    expect(child.output()).toContain('configuration reloaded')
+    expect(child.output()).not.toMatch(/CANARY/)
   })
 })

@@ -1,49 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { waitForLine } from '../../tools/process.js'
+import { startSource } from '../helpers/server-process.js'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
-const children: ChildProcess[] = []
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL')
-})
-
-function start(env: Record<string, string>): {
-  child: ChildProcess
-  output: () => string
-  exited: Promise<number | null>
-} {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/simulator/main.ts'], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** The simulator's own process, stopped when the test ends whatever happened. */
+function start(env: Record<string, string>) {
+  const child = startSource('simulator/main.ts', env)
+  onTestFinished(async () => {
+    await child.stop(1000)
   })
-  children.push(child)
-  let out = ''
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-  return { child, output: () => out, exited }
-}
-
-async function listening(output: () => string, exited: Promise<unknown>): Promise<string> {
-  let done = false
-  void exited.then(() => {
-    done = true
-  })
-  for (;;) {
-    const m = /listening on (http:\/\/\S+)/.exec(output())
-    if (m) return m[1]!
-    if (done) throw new Error(`simulator exited: ${output()}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  return child
 }
 
 describe('simulator process', () => {
@@ -51,8 +19,8 @@ describe('simulator process', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sim-secrets-'))
     writeFileSync(join(dir, 'app-1'), 'from-file\n')
     try {
-      const { child, output, exited } = start({ SIMULATOR_PORT: '0', SIMULATOR_SECRETS_DIR: dir })
-      const url = await listening(output, exited)
+      const child = start({ SIMULATOR_PORT: '0', SIMULATOR_SECRETS_DIR: dir })
+      const url = (await waitForLine(child, /listening on (http:\/\/\S+)/))[1]!
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       const token = (secret: string, id = 'app-1') =>
         fetch(`${url}/ims/token/v3`, {
@@ -69,16 +37,16 @@ describe('simulator process', () => {
       expect(await token('from-file', '..')).toBe(400)
       expect(await token('from-file', 'unknown')).toBe(400)
 
-      child.kill('SIGTERM')
-      expect(await exited).toBe(0)
+      child.signal('SIGTERM')
+      expect((await child.exited).code).toBe(0)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
   })
 
   it('refuses a bad SIMULATOR_PORT with one clear line and a non-zero exit', async () => {
-    const { output, exited } = start({ SIMULATOR_PORT: 'eighty' })
-    expect(await exited).toBe(1)
-    expect(output()).toContain('SIMULATOR_PORT must be an integer')
+    const child = start({ SIMULATOR_PORT: 'eighty' })
+    expect((await child.exited).code).toBe(1)
+    expect(child.output()).toContain('SIMULATOR_PORT must be an integer')
   })
 })

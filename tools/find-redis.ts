@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import { setTimeout as after } from 'node:timers/promises'
+import { type Child, freePort, sleep, startChild } from './process.js'
 
 export interface FoundRedis {
   url: string
@@ -11,8 +12,7 @@ export interface FoundRedis {
 }
 
 /**
- * Finds a real Redis, as the spec says `npm test` does (and `npm run bench` reuses): REDIS_URL when
- * set; else testcontainers when a Docker engine answers; else `redis-server` on PATH, started on a
+ * Finds a real Redis for `npm test` and `npm run bench`: REDIS_URL when set; else testcontainers when a Docker engine answers; else `redis-server` on PATH, started on a
  * free port; else fail naming the three ways. Never skips.
  */
 export async function findRedis(purpose = 'The tests'): Promise<FoundRedis> {
@@ -41,7 +41,7 @@ async function fromDocker(): Promise<Found | undefined> {
     () => true,
     () => false,
   )
-  const answers = await Promise.race([probe, sleep(5000).then(() => false)])
+  const answers = await Promise.race([probe, after(5000, false, { ref: false })])
   if (!answers) return undefined
   const container = await new tc.GenericContainer('redis:7-alpine')
     .withCommand(['redis-server', '--save', '', '--appendonly', 'no'])
@@ -63,19 +63,25 @@ async function fromRedisServer(): Promise<Found | undefined> {
   let lastErr: unknown
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
-    const child = spawn(
-      bin,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    )
+    const child = startChild('redis-server', bin, [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ])
+    const stop = async () => {
+      await child.stop(3000)
+    }
     try {
       await waitForPing(port, child)
-      return { url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child) }
+      return { url: `redis://127.0.0.1:${port}`, stop }
     } catch (err) {
       lastErr = err
-      await stopChild(child)
+      await stop()
     }
   }
   throw new Error(`redis-server found at ${bin} but did not start: ${(lastErr as Error).message}`)
@@ -95,25 +101,10 @@ function onPath(name: string): string | undefined {
   return undefined
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-async function waitForPing(port: number, child: ChildProcess): Promise<void> {
-  let exited = false
-  child.once('exit', () => {
-    exited = true
-  })
+async function waitForPing(port: number, child: Child): Promise<void> {
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
-    if (exited) throw new Error('redis-server exited at start')
+    if (!child.isRunning()) throw new Error(`redis-server exited at start: ${child.output()}`)
     if (await ping(port)) return
     await sleep(50)
   }
@@ -137,17 +128,3 @@ function ping(port: number): Promise<boolean> {
     })
   })
 }
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 3000)
-    child.once('exit', () => {
-      clearTimeout(kill)
-      resolve()
-    })
-    child.kill('SIGTERM')
-  })
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())
