@@ -134,7 +134,7 @@ describe('a valid file', () => {
     }
   })
 
-  it('knows the id rule of the spec', () => {
+  it('knows the documented id rule', () => {
     for (const ok of ['a', '0', 'adobe-ims', 'a.b_c-d', 'x'.repeat(64)])
       expect(CREDENTIAL_ID.test(ok)).toBe(true)
     for (const bad of ['', 'A', '-a', '.a', '_a', 'a b', 'a/b', 'x'.repeat(65), 'é']) {

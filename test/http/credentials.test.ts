@@ -46,11 +46,11 @@ describe('GET /v1/credentials', () => {
     expect((await list(ALL)).credentials.map((c) => c.id).sort()).toEqual(['adobe-ims', 'marketplace'])
   })
 
-  it('gives each the spec fields, with times as ISO instants', async () => {
+  it('gives each the documented fields, with times as ISO instants', async () => {
     const { credentials } = await list(ALL)
     for (const c of credentials) {
       for (const field of FIELDS) expect(c).toHaveProperty(field)
-      // Nothing beyond the spec's fields (and the state readiness also reports).
+      // Nothing beyond the documented fields (docs/api.md) (and the state readiness also reports).
       expect(Object.keys(c).filter((k) => !FIELDS.includes(k) && k !== 'state')).toEqual([])
     }
     const ims = credentials.find((c) => c.id === 'adobe-ims')!

@@ -3,7 +3,7 @@ import { expect } from 'vitest'
 import { type Clock, systemClock } from '../../src/tokens/clock.js'
 import { auth, SECRETS } from '../helpers/broker.js'
 
-/** The spec's error shape, exactly: these four fields and nothing else. */
+/** The documented error shape (docs/api.md), exactly: these four fields and nothing else. */
 export function expectError(res: LightMyRequestResponse, statusCode: number, code: string): void {
   expect(res.statusCode, res.body).toBe(statusCode)
   expect(res.headers['content-type']).toMatch(/^application\/json/)

@@ -12,7 +12,7 @@ import {
 } from '../helpers/broker.js'
 import { startServer } from '../helpers/server-process.js'
 
-/** The spec's bound: the process is gone within 10 s of the signal. */
+/** The documented bound (docs/operations.md): the process is gone within 10 s of the signal. */
 const EXIT_WITHIN_MS = 10_000
 
 let sim: Simulator
