@@ -1,21 +1,19 @@
+import type { Server } from 'node:http'
 import fastifyEnv from '@fastify/env'
-import {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyServerOptions,
-  LogController,
-} from 'fastify'
+import { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, LogController } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
 import { EnvSchema, withoutEmpty } from './config/env.js'
 import type { EnvSource } from './config/secrets.js'
 import { clientErrorHandler } from './http/client-error.js'
+import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TIMEOUT_CHECK_MS } from './http/connections.js'
 import { BODY_LIMIT } from './http/errors.js'
 import http from './http/index.js'
 import brokerConfig from './plugins/broker-config.js'
 import dispatcherPlugin from './plugins/dispatcher.js'
 import metricsPlugin from './plugins/metrics.js'
 import reloadPlugin from './plugins/reload.js'
+import shutdownPlugin from './plugins/shutdown.js'
 import storePlugin from './plugins/store.js'
 import tokensPlugin from './plugins/tokens.js'
 import type { Clock } from './tokens/clock.js'
@@ -47,13 +45,21 @@ export const serverOptions = (logLevel = 'info') =>
     // HEAD on a token route would run the whole handler (even a mint) to send no body.
     exposeHeadRoutes: false,
     clientErrorHandler,
+    // A slow caller is answered 408 (clientErrorHandler) once these bounds pass; see connections.ts.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+      // Node would answer a missing Host with a bare 400; the http plugin answers it in the error shape.
+      requireHostHeader: false,
+    },
     // The hot path stays quiet, and decided once rather than per request: a pino child per request
     // (with its reqId) costs more than the rest of the hot path, so there is one only when request
     // lines are wanted; otherwise the rare warn/error lines use the app logger.
     ...(VERBOSE.has(logLevel) ? {} : { childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
     logController: new LogController({ disableRequestLogging: !VERBOSE.has(logLevel) }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' as const, allErrors: false } },
-  }) satisfies FastifyServerOptions
+  }) satisfies FastifyHttpOptions<Server>
 
 /**
  * The broker as a plugin: configuration, infrastructure clients, the token manager and the HTTP
@@ -70,6 +76,7 @@ async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(tokensPlugin, { clock: opts.clock, random: opts.random })
   await fastify.register(reloadPlugin, { env, pollMs: opts.secretPollMs })
   await fastify.register(http)
+  await fastify.register(shutdownPlugin, { ownsDispatcher: !opts.dispatcher })
 }
 
 export default fp(app, { name: 'token-broker', fastify: '5.x' })

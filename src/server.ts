@@ -5,9 +5,8 @@ import { LOG_LEVELS, withoutEmpty } from './config/env.js'
 import { describeStartupError } from './config/errors.js'
 import { parseTrustProxy, type TrustProxy } from './config/network.js'
 import { loggerOptions } from './log/options.js'
+import { SHUTDOWN_BUDGET_MS } from './plugins/shutdown.js'
 
-/** Shutdown must finish well inside the 10 s orchestrators usually allow. */
-const GRACE_MS = 8_000
 /** How often rotated secret files are noticed without a SIGHUP. */
 const SECRET_POLL_MS = 30_000
 
@@ -29,7 +28,6 @@ const fastify = Fastify({
   trustProxy,
   // Internal callers keep connections open; outlive common load-balancer idle timeouts.
   keepAliveTimeout: 65_000,
-  requestTimeout: 60_000,
 })
 
 try {
@@ -43,8 +41,9 @@ try {
 // Rotation without restart: `kill -HUP <pid>` re-reads the config file and every secret.
 process.on('SIGHUP', () => void fastify.reloadConfig('SIGHUP'))
 
+// Shutdown's phases and their bounds are in plugins/shutdown.ts; past the budget the process exits 1.
 // close-with-grace would treat SIGHUP as a shutdown signal; here it means reload.
-closeWithGrace({ delay: GRACE_MS, skip: ['SIGHUP'] }, async ({ signal, err }) => {
+closeWithGrace({ delay: SHUTDOWN_BUDGET_MS, skip: ['SIGHUP'] }, async ({ signal, err }) => {
   if (err) fastify.log.error({ err }, 'closing after an unexpected error')
   else fastify.log.info({ signal }, 'shutting down')
   await fastify.close()

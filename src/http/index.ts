@@ -1,7 +1,10 @@
+import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { parseTrustProxy } from '../config/network.js'
 import type { Client } from '../config/types.js'
 import { authenticate } from './auth.js'
+import { guardConnections } from './connections.js'
 import { errorHandler, notFoundHandler } from './error-handler.js'
 import { BadRequest, Forbidden, Unauthenticated } from './errors.js'
 import credentialRoutes from './routes/credentials.js'
@@ -12,6 +15,10 @@ import { ErrorBody } from './schemas.js'
 declare module 'fastify' {
   interface FastifyRequest {
     client: Client
+  }
+  interface FastifyInstance {
+    /** The open connections to the listener (shutdown closes those without a finished request). */
+    connections: ReadonlySet<Socket>
   }
 }
 
@@ -33,22 +40,27 @@ async function http(fastify: FastifyInstance) {
     }
   })
 
-  // Every route, health and metrics included, is for allowed source addresses only.
+  // Every route, health and metrics included, is for allowed source addresses only: judged when a
+  // connection opens (connections.ts) and, for callers behind a trusted proxy and for inject(), on
+  // each request by the address the request names.
+  fastify.decorate(
+    'connections',
+    guardConnections(fastify.server, {
+      allowed: (ip) => fastify.broker.allowed(ip),
+      atConnect: parseTrustProxy(fastify.config.TRUST_PROXY) === false,
+      log: fastify.log,
+    }),
+  )
   fastify.addHook('onRequest', (request, _reply, done) => {
-    if (fastify.broker.allowed(request.ip)) return done()
-    done(new Forbidden('the source address is not allowed to call the broker'))
+    if (!fastify.broker.allowed(request.ip)) {
+      return done(new Forbidden('the source address is not allowed to call the broker'))
+    }
+    // Node's own check (requireHostHeader, off in serverOptions) answers a bare 400 with no body.
+    if (request.headers.host === undefined && request.raw.httpVersion !== '1.0') {
+      return done(new BadRequest('an HTTP/1.1 request must carry a Host header'))
+    }
+    done()
   })
-
-  // While draining, keep-alive connections are closed as soon as they go idle: a client whose
-  // request was in flight at SIGTERM would otherwise hold the closed listener open until the grace
-  // period kills us (exit 1). Fastify itself answers requests arriving after close with
-  // "Connection: close". A timer while draining, not a hook on every response.
-  let reaper: NodeJS.Timeout | undefined
-  fastify.addHook('preClose', async () => {
-    reaper = setInterval(() => fastify.server.closeIdleConnections?.(), 100)
-    reaper.unref()
-  })
-  fastify.addHook('onClose', async () => clearInterval(reaper))
 
   await fastify.register(healthRoutes)
   await fastify.register(async function v1(scope) {

@@ -47,8 +47,7 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
     store = redis
   }
   fastify.decorate('store', store)
-  // close() is itself bounded (about 1 s per connection).
-  fastify.addHook('onClose', async () => store.close())
+  // Closed by the shutdown plugin.
 }
 
 export default fp(storePlugin, {

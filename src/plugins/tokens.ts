@@ -7,8 +7,6 @@ import { createMint } from '../upstreams/index.js'
 declare module 'fastify' {
   interface FastifyInstance {
     tokens: TokenManager
-    /** Set when shutdown begins: readiness turns 503 while in-flight requests finish. */
-    draining: boolean
     /** The token manager's time, so that answers (expires_in) and metrics agree with it. */
     clock: Clock
   }
@@ -18,9 +16,6 @@ export interface TokensOptions {
   clock?: Clock
   random?: () => number
 }
-
-/** How long in-flight requests may wait on a mint after shutdown begins before upstream calls are cut. */
-const DRAIN_MS = 5_000
 
 async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
   const { config } = fastify
@@ -37,21 +32,13 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
     events: fastify.metrics.events,
   })
   fastify.decorate('tokens', manager)
-  fastify.decorate('draining', false)
   fastify.decorate('clock', opts.clock ?? systemClock)
 
   // Warm-up runs after the server is up, so /healthz answers and /readyz says "starting" meanwhile.
   fastify.addHook('onReady', async () => {
     manager.start().catch((err: unknown) => fastify.log.error({ err }, 'warm-up failed'))
   })
-  fastify.addHook('preClose', async () => {
-    fastify.draining = true
-    manager.drain()
-    setTimeout(() => void manager.close(), DRAIN_MS).unref()
-  })
-  fastify.addHook('onClose', async () => {
-    await manager.close()
-  })
+  // Drained and closed by the shutdown plugin.
 }
 
 export default fp(tokensPlugin, {
