@@ -27,6 +27,8 @@ export interface AppOptions {
   dispatcher?: Dispatcher
   /** Re-check the config file and secret files this often, in ms (server.ts: 30 s; tests: off). */
   secretPollMs?: number
+  /** Describe the routes for openapi.yaml (scripts/openapi.ts, with this version); never when serving. */
+  openapi?: { version: string }
 }
 
 const VERBOSE = new Set(['debug', 'trace'])
@@ -75,6 +77,8 @@ async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(metricsPlugin)
   await fastify.register(tokensPlugin, { clock: opts.clock, random: opts.random })
   await fastify.register(reloadPlugin, { env, pollMs: opts.secretPollMs })
+  // Before the routes: it learns them as they are added.
+  if (opts.openapi) await fastify.register((await import('./http/openapi.js')).default, opts.openapi)
   await fastify.register(http)
   await fastify.register(shutdownPlugin, { ownsDispatcher: !opts.dispatcher })
 }

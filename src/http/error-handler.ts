@@ -3,36 +3,17 @@ import { MinTtlUnreachable, MintFailed } from '../tokens/errors.js'
 import {
   BadRequest,
   BODY_LIMIT,
+  ERROR_CODES,
   InternalError,
   PayloadTooLarge,
   RouteNotFound,
+  STATUS_TEXT,
   UpstreamRejected,
   UpstreamUnavailable,
 } from './errors.js'
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  413: 'Payload Too Large',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-}
-
 /** Our catalogue's codes: anything else is mapped before it reaches a caller. */
-const CATALOGUE = new Set([
-  'BAD_REQUEST',
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'CREDENTIAL_NOT_FOUND',
-  'NOT_FOUND',
-  'PAYLOAD_TOO_LARGE',
-  'UPSTREAM_REJECTED',
-  'UPSTREAM_UNAVAILABLE',
-  'INTERNAL_ERROR',
-])
+const CATALOGUE = new Set<string>(ERROR_CODES)
 
 /** Maps domain, framework and unexpected errors onto the catalogue. */
 function toCatalogue(err: unknown): FastifyError {

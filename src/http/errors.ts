@@ -23,3 +23,29 @@ export const UpstreamUnavailable = createError('UPSTREAM_UNAVAILABLE', '%s', 503
 export const InternalError = createError('INTERNAL_ERROR', 'Internal Server Error', 500)
 
 export const BODY_LIMIT = 1024 * 1024
+
+/** Every code a caller can see: the catalogue above, as the error schema documents it. */
+export const ERROR_CODES = [
+  'BAD_REQUEST',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'CREDENTIAL_NOT_FOUND',
+  'NOT_FOUND',
+  'PAYLOAD_TOO_LARGE',
+  'UPSTREAM_REJECTED',
+  'UPSTREAM_UNAVAILABLE',
+  'INTERNAL_ERROR',
+] as const
+
+/** The reason phrase sent as `error` for each status the broker answers with. */
+export const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+}

@@ -14,7 +14,8 @@ function present(credential: Credential, token: Token, now: number) {
     access_token: token.accessToken,
     expires_at: new Date(token.expiresAt).toISOString(),
     expires_in: secondsLeft(token, now),
-    mage_id: token.mageId,
+    // Absent, not undefined, for IMS: the serialiser picks the token's schema by validating the object.
+    ...(token.mageId === undefined ? {} : { mage_id: token.mageId }),
     headers,
   }
 }

@@ -1,13 +1,24 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { mayUse } from '../auth.js'
 import { isoOrNull, lastErrorBody } from '../present.js'
-import { CredentialsResponse, errors } from '../schemas.js'
+import { CLIENT_KEY, CredentialsResponse, errors } from '../schemas.js'
 
 /** What a client may use and how each credential is doing; never a token or a secret. */
 const credentialRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/v1/credentials',
-    { schema: { response: { 200: CredentialsResponse, ...errors(401, 403, 500) } } },
+    {
+      schema: {
+        operationId: 'listCredentials',
+        tags: ['credentials'],
+        summary: 'The credentials this client may use, with their state',
+        description:
+          'Lists only the credentials that the calling client is allowed to use. Each entry has the ' +
+          "credential's current expiry, refresh times and last error. The list never contains a token or a secret.",
+        security: CLIENT_KEY,
+        response: { 200: CredentialsResponse, ...errors(401, 403, 500) },
+      },
+    },
     async (request) => {
       const credentials = []
       for (const id of fastify.tokens.ids()) {

@@ -5,7 +5,32 @@ import type { Token } from '../../tokens/token.js'
 import { mayUse } from '../auth.js'
 import { BadRequest, BODY_LIMIT, CredentialNotFound, Forbidden } from '../errors.js'
 import { tokenBody } from '../present.js'
-import { CredentialParams, errors, RefreshBody, TokenQuery, TokenResponse } from '../schemas.js'
+import { CLIENT_KEY, CredentialParams, errors, RefreshBody, TokenQuery, TokenResponse } from '../schemas.js'
+
+const GET_TOKEN = `Returns the held token when it has at least \`min_ttl\` seconds left. No upstream call is made
+in that case.
+
+If the held token has less time left, the broker mints a new one first. It does not do this when the
+held token was minted less than 10 s ago. A token that new is as long-lived as Adobe grants, so no mint
+could meet \`min_ttl\`, and the answer is 400.
+
+What happens when that mint fails depends on \`min_ttl\`:
+- With an explicit \`min_ttl\`, the answer is 502 (Adobe refused the secret) or 503 (Adobe is unavailable).
+- Without \`min_ttl\`, the held token is still served while it meets the default.
+`
+
+const REFRESH = `Use this after Adobe answered 401 to a token from this broker.
+
+Send that token as \`rejected_token\`. The broker compares it with the token it currently holds:
+- If they differ, the token was already replaced, so the current one is returned and nothing is minted.
+- If they match, a new token is minted.
+
+With no \`rejected_token\`, the broker mints a new token, unless the last mint was less than 10 s ago.
+In that case it returns that token.
+
+Concurrent refreshes of one credential share one upstream call. If the mint fails, the answer is 502
+or 503. The body is optional: no body, an empty body, \`{}\` and \`null\` all mean "no options".
+`
 
 const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { tokens } = fastify
@@ -43,6 +68,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         done()
       },
       schema: {
+        operationId: 'getToken',
+        tags: ['tokens'],
+        summary: 'A token that stays valid for at least `min_ttl` seconds',
+        description: GET_TOKEN,
+        security: CLIENT_KEY,
         params: CredentialParams,
         querystring: TokenQuery,
         response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 500, 502, 503) },
@@ -76,6 +106,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         done()
       },
       schema: {
+        operationId: 'refreshToken',
+        tags: ['tokens'],
+        summary: 'A new token, usually after Adobe refused the one the caller has',
+        description: REFRESH,
+        security: CLIENT_KEY,
         params: CredentialParams,
         body: RefreshBody,
         response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 413, 500, 502, 503) },
