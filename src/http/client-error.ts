@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import { rawAnswer } from './connections.js'
 
 interface ConnectionError extends Error {
   code?: string
@@ -10,24 +11,18 @@ interface ConnectionError extends Error {
  */
 export function clientErrorHandler(err: ConnectionError, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-  const statusCode = timeout ? 408 : 400
-  const body = JSON.stringify({
-    statusCode,
-    code: timeout ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST',
-    error: timeout ? 'Request Timeout' : 'Bad Request',
-    message:
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? 'the request headers are too large'
-        : timeout
-          ? 'the request took too long to arrive'
-          : 'the request is not valid HTTP',
-  })
   if (socket.writable) {
     socket.end(
-      `HTTP/1.1 ${statusCode} ${timeout ? 'Request Timeout' : 'Bad Request'}\r\n` +
-        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? rawAnswer(408, 'REQUEST_TIMEOUT', 'Request Timeout', 'the request took too long to arrive')
+        : rawAnswer(
+            400,
+            'BAD_REQUEST',
+            'Bad Request',
+            err.code === 'HPE_HEADER_OVERFLOW'
+              ? 'the request headers are too large'
+              : 'the request is not valid HTTP',
+          ),
     )
   }
   socket.destroy()

@@ -43,7 +43,6 @@ export const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
-  408: 'Request Timeout',
   413: 'Payload Too Large',
   500: 'Internal Server Error',
   502: 'Bad Gateway',

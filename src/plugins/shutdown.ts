@@ -102,14 +102,14 @@ async function shutdown(fastify: FastifyInstance, opts: ShutdownOptions) {
   // Runs once the listener has closed: every request has been answered or its connection closed.
   fastify.addHook('onClose', async () => {
     for (const timer of timers) clearTimeout(timer)
-    const tokens = await bounded(PHASE_MS.upstreamCut, () => fastify.tokens.close())
+    const locks = await bounded(PHASE_MS.upstreamCut, () => fastify.tokens.close())
     const store = await bounded(PHASE_MS.store, () => fastify.store.close())
     let pool: Outcome | 'not owned' = 'not owned'
     if (opts.ownsDispatcher) {
       pool = await bounded(PHASE_MS.pool, () => fastify.dispatcher.close())
       if (pool !== 'done') await fastify.dispatcher.destroy().catch(() => {})
     }
-    log.info({ tokens, store, pool }, 'shutdown complete')
+    log.info({ locks, store, pool }, 'shutdown complete')
   })
 }
 

@@ -33,42 +33,6 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const pointer = (...segments: string[]) =>
   `#/${segments.map((s) => encodeURIComponent(s.replaceAll('~', '~0').replaceAll('/', '~1'))).join('/')}`
 
-function at(ref: string): unknown {
-  if (!ref.startsWith('#/')) throw new Error(`only local $refs are used here, got ${ref}`)
-  let node: unknown = doc
-  for (const raw of ref.slice(2).split('/')) {
-    const key = decodeURIComponent(raw).replaceAll('~1', '/').replaceAll('~0', '~')
-    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) {
-      throw new Error(`$ref ${ref} does not resolve`)
-    }
-    node = (node as Json)[key]
-  }
-  return node
-}
-
-/** Follows `$ref`s (response, header, parameter objects) to the object and its location. */
-function deref(node: Json, where: string): { node: Json; where: string } {
-  let current = node
-  let location = where
-  for (let hops = 0; typeof current.$ref === 'string'; hops++) {
-    if (hops > 10) throw new Error(`$ref loop at ${location}`)
-    location = current.$ref
-    current = at(current.$ref) as Json
-  }
-  return { node: current, where: location }
-}
-
-function* refs(node: unknown, where = '#'): Generator<{ ref: string; where: string }> {
-  if (Array.isArray(node)) {
-    for (const [i, v] of node.entries()) yield* refs(v, `${where}/${i}`)
-  } else if (typeof node === 'object' && node !== null) {
-    for (const [k, v] of Object.entries(node)) {
-      if (k === '$ref' && typeof v === 'string') yield { ref: v, where }
-      else yield* refs(v, `${where}/${k}`)
-    }
-  }
-}
-
 interface Operation {
   method: string
   path: string
@@ -146,19 +110,19 @@ function conforms(res: LightMyRequestResponse, method: string, url: string) {
   }
   const status = String(res.statusCode)
   expect(Object.keys(found.op.responses), `${what}: status not documented`).toContain(status)
-  const { node: response, where } = deref(found.op.responses[status], `${found.where}/responses/${status}`)
+  const where = `${found.where}/responses/${status}`
+  const response = found.op.responses[status] as Json
 
   // The document promises every header it lists on an answer is sent.
-  for (const [name, h] of Object.entries((response.headers ?? {}) as Json)) {
-    const header = deref(h, `${where}/headers/${name}`)
+  for (const [name, header] of Object.entries((response.headers ?? {}) as Json)) {
     const value = res.headers[name.toLowerCase()]
     expect(value, `${what}: header ${name}`).toBeDefined()
-    const type = header.node.schema?.type
+    const type = header.schema?.type
     const typed =
       (type === 'integer' || type === 'number') && /^-?\d+(\.\d+)?$/.test(String(value))
         ? Number(value)
         : value
-    expectValid(schemaAt(`${header.where}/schema`), typed, `${what}: header ${name}=${value}`)
+    expectValid(schemaAt(`${where}/headers/${name}/schema`), typed, `${what}: header ${name}=${value}`)
   }
 
   const contentType = String(res.headers['content-type'] ?? '')
@@ -199,21 +163,14 @@ describe('openapi.yaml', () => {
     expect(new Set(ids).size, 'unique operationIds').toBe(ids.length)
   })
 
-  it('resolves every $ref', () => {
-    const all = [...refs(doc)]
-    expect(all.length).toBeGreaterThan(20)
-    for (const { ref, where } of all) expect(() => at(ref), `${ref} at ${where}`).not.toThrow()
-  })
-
   it('compiles every schema under strict Ajv (2020-12)', () => {
     for (const name of Object.keys(doc.components.schemas)) {
       expect(() => schemaAt(pointer('components', 'schemas', name)), name).not.toThrow()
     }
     for (const { where, op } of operations) {
-      for (const [status, r] of Object.entries(op.responses as Json)) {
-        const response = deref(r, `${where}/responses/${status}`)
-        for (const media of Object.keys(response.node.content ?? {})) {
-          const at = `${response.where}/content/${encodeURIComponent(media.replace('/', '~1'))}/schema`
+      for (const [status, response] of Object.entries(op.responses as Json)) {
+        for (const media of Object.keys(response.content ?? {})) {
+          const at = `${where}/responses/${status}/content/${encodeURIComponent(media.replace('/', '~1'))}/schema`
           expect(() => schemaAt(at), at).not.toThrow()
         }
       }
@@ -224,8 +181,7 @@ describe('openapi.yaml', () => {
     for (const { path, op, method } of operations) {
       const item = doc.paths[path] as Json
       const declared = [...(item.parameters ?? []), ...(op.parameters ?? [])]
-        .map((p: Json) => deref(p, '').node)
-        .filter((p) => p.in === 'path')
+        .filter((p: Json) => p.in === 'path')
         .map((p) => p.name)
       const inTemplate = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1])
       expect(declared.sort(), `${method} ${path}`).toEqual(inTemplate.sort())
