@@ -27,7 +27,7 @@ export interface AppOptions {
   dispatcher?: Dispatcher
   /** Re-check the config file and secret files this often, in ms (server.ts: 30 s; tests: off). */
   secretPollMs?: number
-  /** Describe the routes for openapi.yaml (scripts/openapi.ts, with this version); never when serving. */
+  /** Describe the routes for openapi.yaml (tools/openapi.ts, with this version); never when serving. */
   openapi?: { version: string }
 }
 
