@@ -11,6 +11,8 @@ export interface Behaviour {
   latencyMs?: number
   /** Status for error5xx (default 503) or reject (default IMS 400, EQP 401). */
   status?: number
+  /** How the protected resources treat this id's tokens: 'unauthorized' answers 401 to every one. */
+  resource?: 'ok' | 'unauthorized'
 }
 
 export type Mode = Behaviour['mode']
@@ -49,7 +51,7 @@ const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.is
  */
 export function parseBehaveRequest(body: unknown): { id: string; behaviour: Partial<Behaviour> } | string {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'body must be a JSON object'
-  const { id, mode, retryAfter, malformed, expiresIn, latencyMs, status, ...rest } = body as Record<
+  const { id, mode, retryAfter, malformed, expiresIn, latencyMs, status, resource, ...rest } = body as Record<
     string,
     unknown
   >
@@ -86,6 +88,10 @@ export function parseBehaveRequest(body: unknown): { id: string; behaviour: Part
       return 'status must be an integer in [200, 599]'
     }
     b.status = status as number
+  }
+  if (resource !== undefined) {
+    if (resource !== 'ok' && resource !== 'unauthorized') return 'resource must be ok or unauthorized'
+    b.resource = resource
   }
   return { id, behaviour: b }
 }

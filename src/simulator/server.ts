@@ -12,12 +12,15 @@ import {
   rejectAnswer,
 } from './answers.js'
 import { type Behaviour, parseBehaveRequest } from './behaviour.js'
+import { createTokenRegistry, resourceAnswer } from './resources.js'
 
 export type { Behaviour, MalformedKind } from './behaviour.js'
 
 export interface SimulatorOptions {
   /** Expected secret per id. When absent, any non-empty secret is accepted. */
   secrets?: Record<string, string> | ((id: string) => string | undefined)
+  /** The clock tokens expire by (epoch ms); default Date.now. */
+  now?: () => number
 }
 
 /** One token request received; never holds a secret or a token. */
@@ -44,6 +47,10 @@ export interface Simulator {
   /** Tokens issued, in total or for one id. */
   issued(id?: string): number
   readonly requests: readonly SimulatedRequest[]
+  /** Revokes one issued token, or every token issued to `id`; returns how many were revoked. */
+  revoke(which: { token?: string; id?: string }): number
+  /** Requests to the protected resources, by outcome status (e.g. `{200: 3, 401: 1}`). */
+  resourceCalls(): Record<number, number>
 }
 
 const PATHS: Readonly<Record<string, Kind>> = { '/ims/token/v3': 'ims', '/rest/v1/app/session/token': 'eqp' }
@@ -73,7 +80,7 @@ function send(res: ServerResponse, a: Answer, headers: Record<string, string> = 
 const sendJson = (res: ServerResponse, status: number, body: unknown): void =>
   send(res, { status, contentType: 'application/json', body: JSON.stringify(body) })
 
-const increment = (m: Map<string, number>, id: string): void => {
+const increment = <K>(m: Map<K, number>, id: K): void => {
   m.set(id, (m.get(id) ?? 0) + 1)
 }
 const count = (m: Map<string, number>, id?: string): number =>
@@ -86,6 +93,9 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
   const issuedBy = new Map<string, number>()
   const log: SimulatedRequest[] = []
   const timers = new Set<NodeJS.Timeout>()
+  const registry = createTokenRegistry()
+  const resourceStatuses = new Map<number, number>()
+  const now = opts.now ?? Date.now
   let baseUrl: string | undefined
   let closing = false
 
@@ -146,9 +156,23 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
       answer = grantAnswer(kind, id, b.expiresIn ?? defaultLifetime(kind, parsed))
     }
     const ok = b.mode === 'ok' && answer.status === 200
+    if (ok) remember(kind, id, answer)
     record(ok)
     const throttled = b.mode === 'error5xx' || b.mode === 'rate_limited'
     send(res, answer, throttled && b.retryAfter !== undefined ? { 'retry-after': String(b.retryAfter) } : {})
+  }
+
+  /** Keeps what the protected resources need to know of a token just issued. */
+  function remember(kind: Kind, id: string, answer: Answer): void {
+    const body = JSON.parse(answer.body) as {
+      access_token?: string
+      ust?: string
+      mage_id?: string
+      expires_in: number
+    }
+    const token = kind === 'ims' ? body.access_token : body.ust
+    if (token === undefined) return
+    registry.issue(token, { kind, id, mageId: body.mage_id, expiresAt: now() + body.expires_in * 1000 })
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -163,12 +187,46 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
     const kind = PATHS[path]
     if (kind !== undefined && req.method === 'POST') return tokenRequest(kind, req, res, body)
 
+    const apiKey = req.headers['x-api-key']
+    const resource = resourceAnswer(
+      {
+        method: req.method ?? 'GET',
+        path,
+        authorization: req.headers.authorization,
+        apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
+      },
+      registry,
+      now(),
+      (id) => behaviourFor(id).resource === 'unauthorized',
+    )
+    if (resource !== undefined) {
+      increment(resourceStatuses, resource.answer.status)
+      return send(res, resource.answer)
+    }
+
     if (path === '/__sim/stats' && req.method === 'GET') {
       return sendJson(res, 200, { mints: Object.fromEntries(minted), issued: Object.fromEntries(issuedBy) })
     }
     if (path === '/__sim/reset' && req.method === 'POST') {
       sim.reset()
       return sendJson(res, 200, { ok: true })
+    }
+    if (path === '/__sim/revoke' && req.method === 'POST') {
+      let which: { token?: unknown; id?: unknown }
+      try {
+        which = JSON.parse(body) as { token?: unknown; id?: unknown }
+      } catch {
+        return sendJson(res, 400, { error: 'body is not JSON' })
+      }
+      const { token, id } = which ?? {}
+      if ((typeof token !== 'string' || token === '') && (typeof id !== 'string' || id === '')) {
+        return sendJson(res, 400, { error: 'give "token" (one token) or "id" (every token issued to it)' })
+      }
+      const revoked = sim.revoke({
+        token: typeof token === 'string' ? token : undefined,
+        id: typeof id === 'string' ? id : undefined,
+      })
+      return sendJson(res, 200, { ok: true, revoked })
     }
     if (path === '/__sim/behave' && req.method === 'POST') {
       let json: unknown
@@ -229,8 +287,11 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
       behaviours.clear()
       minted.clear()
       issuedBy.clear()
+      resourceStatuses.clear()
       log.length = 0
     },
+    revoke: (which) => registry.revoke(which),
+    resourceCalls: () => Object.fromEntries(resourceStatuses),
     mints: (id) => count(minted, id),
     issued: (id) => count(issuedBy, id),
     get requests() {
