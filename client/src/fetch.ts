@@ -1,0 +1,53 @@
+import { Headers, type RequestInfo, type RequestInit, type Response, fetch as undiciFetch } from 'undici'
+import type { BrokerToken } from './broker-api.js'
+
+export interface TokenSource {
+  token(): Promise<BrokerToken>
+  rejected(accessToken: string): Promise<BrokerToken>
+}
+
+/** A body that can be sent twice: absent, text or bytes. Streams, forms and blobs are sent once. */
+export function replayableBody(body: unknown): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer ||
+    body instanceof URLSearchParams
+  )
+}
+
+const isRequest = (input: RequestInfo): input is Exclude<RequestInfo, string | URL> =>
+  typeof input === 'object' && !(input instanceof URL) && 'url' in input
+
+function withToken(input: RequestInfo, init: RequestInit, token: BrokerToken): RequestInit {
+  const headers = new Headers(init.headers ?? (isRequest(input) ? input.headers : undefined))
+  for (const name in token.headers) headers.set(name, token.headers[name]!)
+  return { ...init, headers }
+}
+
+/**
+ * undici's fetch with the credential's headers. On a 401, the token is reported rejected and the
+ * request is sent once more with the new one; that answer is returned as it is, 401 or not.
+ */
+export async function fetchWithToken(
+  source: TokenSource,
+  input: RequestInfo,
+  init: RequestInit = {},
+): Promise<Response> {
+  const used = await source.token()
+  const first = await undiciFetch(input, withToken(input, init, used))
+  if (first.status !== 401) return first
+  const replayable = replayableBody(init.body) && !(isRequest(input) && input.body !== null)
+  if (!replayable) return first
+  let fresh: BrokerToken
+  try {
+    fresh = await source.rejected(used.access_token)
+  } catch {
+    return first // no new token to try: Adobe's answer stands
+  }
+  if (fresh.access_token === used.access_token) return first
+  await first.body?.cancel().catch(() => {})
+  return undiciFetch(input, withToken(input, init, fresh))
+}
