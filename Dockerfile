@@ -24,11 +24,14 @@ ARG NODE_IMAGE=node:24-alpine
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The client library is a workspace of the root: npm ci needs its manifest, the build its source.
+COPY client/package.json ./client/
 # --ignore-scripts: tsc needs no install hook, and no third-party script runs at build time.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY client ./client
 # The simulator's compiled files leave dist/ here, so the broker's image cannot carry them; the
 # simulator stage takes them from /out. Its demo launcher runs from a checkout, never in an image.
 RUN npm run build \
@@ -40,6 +43,7 @@ RUN npm run build \
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY client/package.json ./client/
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
