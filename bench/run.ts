@@ -3,6 +3,7 @@ import { loadavg } from 'node:os'
 import { createSimulator } from '../src/simulator/server.js'
 import { brokerEntry, simulatorSecret } from './broker.js'
 import { cleanupAll, installExitHandlers, onCleanup } from './cleanup.js'
+import { type ClientResult, clientPhase, clientTargets, printClient } from './client.js'
 import { benchConfig } from './config.js'
 import { CONTENDED_CORES } from './cpu.js'
 import { type FleetResult, fleet } from './fleet.js'
@@ -19,7 +20,8 @@ import { machine, type Target, table, writeResults } from './report.js'
  * memory, prints a table, and writes bench/results/.
  * Settings (env): BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
  * BENCH_PACED_SECONDS (5; 0 = off), BENCH_GROWTH_ROUNDS (2), BENCH_GROWTH_DURATION (5 s),
- * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,hot,growth,memory or none), BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
+ * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,hot,growth,memory,client or none; client settings in
+ * bench/client.ts), BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
  * the CPU before each run), BENCH_BROKER_ENTRY (another build's server.js), BENCH_NODE_ARGS (node
  * flags for every broker). bench/ab.ts compares two builds.
  */
@@ -53,6 +55,7 @@ interface Results {
   fleet?: FleetResult
   growth?: GrowthResult
   memory?: MemoryResult
+  client?: ClientResult
   targets?: Target[]
   errors: boolean
 }
@@ -106,6 +109,10 @@ async function main(): Promise<void> {
   if (cfg.phases.has('memory')) {
     out(`\n== memory: one broker, 100 credentials, ${cfg.memoryS} s of load`)
     results.memory = await memory(ctx)
+  }
+  if (cfg.phases.has('client')) {
+    out('\n== client: @token-broker/client, consumer CPU per call and broker requests per token lifetime')
+    results.client = await clientPhase(ctx, sim)
   }
 
   results.targets = evaluate(results)
@@ -171,6 +178,7 @@ function evaluate(r: Results): Target[] {
       ? `${mem.rssAfterMb.toFixed(1)} MB after ${mem.loadSeconds} s (peak ${mem.hwmMb.toFixed(1)} MB)`
       : 'memory phase not run',
   })
+  targets.push(...clientTargets(r.client))
   return targets
 }
 
@@ -263,6 +271,7 @@ function printSummary(r: Results): void {
     )
     out(`  VmRSS every 10 s under load: ${mem.trend.map((x) => x.rssMb.toFixed(0)).join(', ')} MB`)
   }
+  if (r.client) printClient(r.client, out)
   out('\ntargets:')
   for (const t of r.targets ?? []) {
     const mark = t.pass === undefined ? 'SKIP' : t.pass ? 'PASS' : 'FAIL'

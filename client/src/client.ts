@@ -68,7 +68,11 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   }
   const source = (credential: string) => {
     const u = unit(credential)
-    return { token: () => u.token(), rejected: (accessToken: string) => u.rejected(accessToken) }
+    return {
+      cached: () => u.cached(),
+      token: () => u.token(),
+      rejected: (accessToken: string) => u.rejected(accessToken),
+    }
   }
 
   return {

@@ -47,6 +47,11 @@ export class CredentialTokens {
     return served !== undefined ? Promise.resolve(served) : this.#obtain(minTtl)
   }
 
+  /** The held token when it meets the default minimum, without waiting (the hot path of the interceptor). */
+  cached(): BrokerToken | undefined {
+    return this.#serve(undefined)
+  }
+
   /** Adobe refused `accessToken`: one refresh per rejected token, however many callers report it. */
   rejected(accessToken: string): Promise<BrokerToken> {
     const h = this.#held

@@ -2,6 +2,8 @@ import { Headers, type RequestInfo, type RequestInit, type Response, fetch as un
 import type { BrokerToken } from './broker-api.js'
 
 export interface TokenSource {
+  /** The cached token when it can be served at once. */
+  cached(): BrokerToken | undefined
   token(): Promise<BrokerToken>
   rejected(accessToken: string): Promise<BrokerToken>
 }
@@ -36,7 +38,7 @@ export async function fetchWithToken(
   input: RequestInfo,
   init: RequestInit = {},
 ): Promise<Response> {
-  const used = await source.token()
+  const used = source.cached() ?? (await source.token())
   const first = await undiciFetch(input, withToken(input, init, used))
   if (first.status !== 401) return first
   const replayable = replayableBody(init.body) && !(isRequest(input) && input.body !== null)

@@ -13,16 +13,26 @@ type Headers = Dispatcher.DispatchOptions['headers']
 /** The body of a 401 kept to hand on when no retry happens; larger bodies are cut. */
 const MAX_KEPT_BODY = 64 * 1024
 
+/** Lower-cased names of a token's headers, computed once per token. */
+const lowerNames = new WeakMap<Record<string, string>, string[]>()
+function namesOf(token: Record<string, string>): string[] {
+  let names = lowerNames.get(token)
+  if (names === undefined) {
+    names = Object.keys(token).map((n) => n.toLowerCase())
+    lowerNames.set(token, names)
+  }
+  return names
+}
+
 /** The request's headers with the credential's, replacing any of the same name (case-insensitive). */
 export function mergeHeaders(
   headers: Headers,
   token: Record<string, string>,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
-  const taken = new Set<string>()
-  for (const name in token) taken.add(name.toLowerCase())
+  const taken = namesOf(token)
   const add = (name: string, value: unknown) => {
-    if (value === undefined || value === null || taken.has(name.toLowerCase())) return
+    if (value === undefined || value === null || taken.includes(name.toLowerCase())) return
     out[name] = Array.isArray(value) ? value.map(String) : String(value)
   }
   if (Array.isArray(headers)) {
@@ -142,10 +152,14 @@ export function tokenInterceptor(source: TokenSource): Dispatcher.DispatcherComp
           new UnauthorizedHandler(downstream, canRetry, onUnauthorized),
         )
       }
-      source.token().then(
-        (token) => send(token, replayable(opts.body)),
-        (err: Error) => downstream.onResponseError?.(null as unknown as Controller, err),
-      )
+      const held = source.cached()
+      if (held !== undefined) send(held, replayable(opts.body))
+      else {
+        source.token().then(
+          (token) => send(token, replayable(opts.body)),
+          (err: Error) => downstream.onResponseError?.(null as unknown as Controller, err),
+        )
+      }
       return true
     }
 }

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest'
+import { Agent, request } from 'undici'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { BrokerError } from '../../client/src/index.js'
 import { SECRETS } from '../helpers/broker.js'
 import { brokerClient } from '../helpers/broker-client.js'
@@ -55,6 +56,13 @@ describe('client: broker outages and errors', () => {
     expect(unmet.code).toBe('BROKER_UNREACHABLE')
 
     const cold = brokerClient(b.url, { timeoutMs: 2000 })
+    // Through the interceptor, the same error fails the request.
+    const agent = new Agent()
+    onTestFinished(() => agent.close())
+    const viaInterceptor = await thrown(
+      request(`${b.sim.url}/sample/v1/whoami`, { dispatcher: agent.compose(cold.interceptor('adobe-ims')) }),
+    )
+    expect(viaInterceptor.code).toBe('BROKER_UNREACHABLE')
     const err = await thrown(cold.token('adobe-ims'))
     expect(err.code).toBe('BROKER_UNREACHABLE')
     expect(err.statusCode).toBeUndefined()
@@ -63,7 +71,7 @@ describe('client: broker outages and errors', () => {
     expect(err.message).toContain('unreachable')
     expect(err.cause).toBeInstanceOf(Error)
     expect((err.cause as { code?: string }).code).toBe('ECONNREFUSED')
-    for (const e of [unmet, err]) {
+    for (const e of [unmet, err, viaInterceptor]) {
       expect(everything(e)).not.toContain(SECRETS.keyAll)
       expect(everything(e)).not.toContain(token.access_token)
     }
