@@ -119,8 +119,10 @@ export class CredentialTokens {
   #refreshInBackground(h: Held, now: number): void {
     if (this.#inFlight !== undefined || now < this.#backgroundNotBefore) return
     this.#backgroundNotBefore = now + BACKGROUND_SPACING_MS
-    // Ask for a token that will not come due again at once: the broker mints one if it must.
-    const minTtl = Math.ceil((2 * defaultMinMs(h)) / 1000)
+    // Ask for a token well clear of this window (three times the default, not two: the broker's
+    // whole seconds and the request's own time must not land the answer back inside it); the
+    // broker mints one if it must.
+    const minTtl = Math.ceil((3 * defaultMinMs(h)) / 1000)
     const promise = this.api.get(this.credential, minTtl).then((t) => this.#keep(t, now))
     const entry: InFlight = { promise, background: true }
     this.#inFlight = entry

@@ -1,5 +1,6 @@
 import { Headers, type RequestInfo, type RequestInit, type Response, fetch as undiciFetch } from 'undici'
 import type { BrokerToken } from './broker-api.js'
+import { mergeHeaders } from './headers.js'
 
 export interface TokenSource {
   /** The cached token when it can be served at once. */
@@ -24,9 +25,18 @@ const isRequest = (input: RequestInfo): input is Exclude<RequestInfo, string | U
   typeof input === 'object' && !(input instanceof URL) && 'url' in input
 
 function withToken(input: RequestInfo, init: RequestInit, token: BrokerToken): RequestInit {
-  const headers = new Headers(init.headers ?? (isRequest(input) ? input.headers : undefined))
-  for (const name in token.headers) headers.set(name, token.headers[name]!)
-  return { ...init, headers }
+  const own = init.headers ?? (isRequest(input) ? input.headers : undefined)
+  // Plain header records (the common case) stay plain: fetch validates and copies them once anyway.
+  const headers =
+    own === undefined || (typeof own === 'object' && Object.getPrototypeOf(own) === Object.prototype)
+      ? mergeHeaders(own as Record<string, string> | undefined, token.headers)
+      : withTokenHeaders(new Headers(own), token.headers)
+  return { ...init, headers: headers as RequestInit['headers'] }
+}
+
+function withTokenHeaders(headers: Headers, token: Record<string, string>): Headers {
+  for (const name in token) headers.set(name, token[name]!)
+  return headers
 }
 
 /**

@@ -3,49 +3,15 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { BrokerToken } from './broker-api.js'
 import type { TokenSource } from './fetch.js'
+import { mergeHeaders } from './headers.js'
 
 type Dispatch = Dispatcher['dispatch']
 type Handler = Dispatcher.DispatchHandler
 type Controller = Dispatcher.DispatchController
 type IncomingHeaders = IncomingHttpHeaders
-type Headers = Dispatcher.DispatchOptions['headers']
 
 /** The body of a 401 kept to hand on when no retry happens; larger bodies are cut. */
 const MAX_KEPT_BODY = 64 * 1024
-
-/** Lower-cased names of a token's headers, computed once per token. */
-const lowerNames = new WeakMap<Record<string, string>, string[]>()
-function namesOf(token: Record<string, string>): string[] {
-  let names = lowerNames.get(token)
-  if (names === undefined) {
-    names = Object.keys(token).map((n) => n.toLowerCase())
-    lowerNames.set(token, names)
-  }
-  return names
-}
-
-/** The request's headers with the credential's, replacing any of the same name (case-insensitive). */
-export function mergeHeaders(
-  headers: Headers,
-  token: Record<string, string>,
-): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  const taken = namesOf(token)
-  const add = (name: string, value: unknown) => {
-    if (value === undefined || value === null || taken.includes(name.toLowerCase())) return
-    out[name] = Array.isArray(value) ? value.map(String) : String(value)
-  }
-  if (Array.isArray(headers)) {
-    for (let i = 0; i + 1 < headers.length; i += 2) add(String(headers[i]), headers[i + 1])
-  } else if (headers != null && typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const [name, value] of headers as Iterable<[string, string | string[] | undefined]>) add(name, value)
-  } else if (headers != null) {
-    const h = headers as Record<string, unknown>
-    for (const name in h) add(name, h[name])
-  }
-  for (const name in token) out[name] = token[name]!
-  return out
-}
 
 const replayable = (body: unknown): boolean =>
   body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array
@@ -131,6 +97,90 @@ class UnauthorizedHandler implements Handler {
   }
 }
 
+/** undici's older handler interface, which its Client speaks natively. */
+interface LegacyHandler {
+  onConnect?(abort: (err?: Error) => void, context?: unknown): void
+  onResponseStarted?(): void
+  onHeaders?(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusMessage: string): boolean
+  onData?(chunk: Buffer): boolean
+  onComplete?(trailers: string[] | null): void
+  onError?(err: Error): void
+  onUpgrade?(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void
+}
+
+/**
+ * UnauthorizedHandler on the older interface. compose() hands interceptors a wrapper that still
+ * speaks it; talking it end to end spares undici converting every response's headers to an object
+ * and back, most of the interceptor's cost per call.
+ */
+class LegacyUnauthorizedHandler implements LegacyHandler {
+  #held:
+    | {
+        status: number
+        rawHeaders: Buffer[]
+        resume: () => void
+        message: string
+        chunks: Buffer[]
+        size: number
+      }
+    | undefined
+
+  constructor(
+    private readonly downstream: LegacyHandler,
+    private readonly canRetry: boolean,
+    private readonly onUnauthorized: (replay: () => void) => void,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void, context?: unknown): void {
+    this.downstream.onConnect?.(abort, context)
+  }
+
+  onResponseStarted(): void {
+    this.downstream.onResponseStarted?.()
+  }
+
+  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    this.downstream.onUpgrade?.(statusCode, rawHeaders, socket)
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusMessage: string): boolean {
+    if (statusCode === 401 && this.canRetry) {
+      this.#held = { status: statusCode, rawHeaders, resume, message: statusMessage, chunks: [], size: 0 }
+      return true
+    }
+    return this.downstream.onHeaders?.(statusCode, rawHeaders, resume, statusMessage) ?? true
+  }
+
+  onData(chunk: Buffer): boolean {
+    const held = this.#held
+    if (held === undefined) return this.downstream.onData?.(chunk) ?? true
+    if (held.size < MAX_KEPT_BODY) {
+      const part = chunk.subarray(0, MAX_KEPT_BODY - held.size)
+      held.chunks.push(part)
+      held.size += part.length
+    }
+    return true
+  }
+
+  onComplete(trailers: string[] | null): void {
+    const held = this.#held
+    if (held === undefined) {
+      this.downstream.onComplete?.(trailers)
+      return
+    }
+    const d = this.downstream
+    this.onUnauthorized(() => {
+      d.onHeaders?.(held.status, held.rawHeaders, held.resume, held.message)
+      for (const chunk of held.chunks) d.onData?.(chunk)
+      d.onComplete?.(trailers)
+    })
+  }
+
+  onError(err: Error): void {
+    this.downstream.onError?.(err)
+  }
+}
+
 /**
  * An undici compose interceptor: adds the credential's headers to every request and, on a 401,
  * reports the token rejected and sends the request once more with the new one.
@@ -138,7 +188,7 @@ class UnauthorizedHandler implements Handler {
 export function tokenInterceptor(source: TokenSource): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch: Dispatch) =>
     function brokerTokenInterceptor(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
-      // compose() hands every interceptor a handler of undici's current (onResponse*) kind.
+      const legacy = typeof (handler as LegacyHandler).onHeaders === 'function'
       const downstream = handler
       const send = (token: BrokerToken, canRetry: boolean): void => {
         const onUnauthorized = (replay: () => void): void => {
@@ -147,17 +197,20 @@ export function tokenInterceptor(source: TokenSource): Dispatcher.DispatcherComp
             () => replay(),
           )
         }
-        dispatch(
-          { ...opts, headers: mergeHeaders(opts.headers, token.headers) },
-          new UnauthorizedHandler(downstream, canRetry, onUnauthorized),
-        )
+        const next = legacy
+          ? new LegacyUnauthorizedHandler(handler as LegacyHandler, canRetry, onUnauthorized)
+          : new UnauthorizedHandler(downstream, canRetry, onUnauthorized)
+        dispatch({ ...opts, headers: mergeHeaders(opts.headers, token.headers) }, next as Handler)
       }
       const held = source.cached()
       if (held !== undefined) send(held, replayable(opts.body))
       else {
         source.token().then(
           (token) => send(token, replayable(opts.body)),
-          (err: Error) => downstream.onResponseError?.(null as unknown as Controller, err),
+          (err: Error) =>
+            legacy
+              ? (handler as LegacyHandler).onError?.(err)
+              : downstream.onResponseError?.(null as unknown as Controller, err),
         )
       }
       return true

@@ -57,7 +57,7 @@ describe('client cache: the broker is asked once per need', () => {
     const served = await client.token('adobe-ims')
     expect(served.access_token).toBe(first.access_token)
     await vi.waitFor(() => expect(b.gets('adobe-ims')).toHaveLength(2))
-    expect(b.gets('adobe-ims')[1]!.query.get('min_ttl')).toBe('120')
+    expect(b.gets('adobe-ims')[1]!.query.get('min_ttl')).toBe('180')
     // The answer (here the same token, with its lifetime read afresh) is kept: no further requests.
     await vi.waitFor(async () => {
       for (let i = 0; i < 100; i++) await client.headers('adobe-ims')
