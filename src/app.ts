@@ -16,7 +16,7 @@ import reloadPlugin from './plugins/reload.js'
 import shutdownPlugin from './plugins/shutdown.js'
 import storePlugin from './plugins/store.js'
 import tokensPlugin from './plugins/tokens.js'
-import type { Clock } from './tokens/clock.js'
+import type { Clock } from './core/clock.js'
 
 export interface AppOptions {
   /** The environment to configure from (server.ts passes process.env; tests pass their own). */

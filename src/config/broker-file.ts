@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { resolveBaseUrl } from '../upstreams/urls.js'
+import type { BrokerConfig, Client, ConfigWarning, Credential } from '../core/credential.js'
+import { resolveBaseUrl } from './base-url.js'
 import { ConfigError } from './errors.js'
 import {
   type BrokerFile,
@@ -13,7 +14,6 @@ import {
 import { parseJsonText } from './json-text.js'
 import { firstProblem } from './schema-errors.js'
 import { type EnvSource, resolveSecrets } from './secrets.js'
-import type { BrokerConfig, Client, ConfigWarning, Credential } from './types.js'
 
 export const CREDENTIAL_ID = new RegExp(ID_PATTERN)
 /** Shorter client keys are accepted (tests, demos) but warned about: they can be guessed. */

@@ -1,5 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto'
-import type { Client } from '../config/types.js'
+import type { Client } from '../core/credential.js'
 
 const BEARER = /^Bearer +(\S+) *$/i
 

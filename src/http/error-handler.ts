@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { MinTtlUnreachable, MintFailed } from '../tokens/errors.js'
+import { MinTtlUnreachable, MintFailed } from '../core/failure.js'
 import {
   BadRequest,
   BODY_LIMIT,
@@ -11,6 +11,7 @@ import {
   UpstreamRejected,
   UpstreamUnavailable,
 } from './errors.js'
+import { mintFailedMessage } from './failure.js'
 
 /** Our catalogue's codes: anything else is mapped before it reaches a caller. */
 const CATALOGUE = new Set<string>(ERROR_CODES)
@@ -18,7 +19,8 @@ const CATALOGUE = new Set<string>(ERROR_CODES)
 /** Maps domain, framework and unexpected errors onto the catalogue. */
 function toCatalogue(err: unknown): FastifyError {
   if (err instanceof MintFailed) {
-    return err.kind === 'rejected' ? new UpstreamRejected(err.message) : new UpstreamUnavailable(err.message)
+    const message = mintFailedMessage(err)
+    return err.kind === 'rejected' ? new UpstreamRejected(message) : new UpstreamUnavailable(message)
   }
   if (err instanceof MinTtlUnreachable) return new BadRequest(`min_ttl cannot be met: ${err.message}`)
   const e = err as FastifyError

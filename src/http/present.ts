@@ -1,5 +1,5 @@
-import type { Credential } from '../config/types.js'
-import type { Token } from '../tokens/token.js'
+import type { Credential } from '../core/credential.js'
+import type { Token } from '../core/token.js'
 
 /** The token as callers receive it; `expires_in` is the whole seconds left at `now`. */
 function present(credential: Credential, token: Token, now: number) {
@@ -52,6 +52,3 @@ export function tokenBody(
 
 export const isoOrNull = (ms: number | undefined): string | null =>
   ms === undefined ? null : new Date(ms).toISOString()
-
-export const lastErrorBody = (e: { code: string; message: string; at: number } | undefined) =>
-  e === undefined ? null : { code: e.code, message: e.message, at: new Date(e.at).toISOString() }

@@ -4,7 +4,7 @@ import { loadBrokerConfig } from '../config/broker-file.js'
 import { ConfigError } from '../config/errors.js'
 import { type AddressCheck, parseAllowedCidrs, parseTrustProxy } from '../config/network.js'
 import type { EnvSource } from '../config/secrets.js'
-import type { BrokerConfig } from '../config/types.js'
+import type { BrokerConfig } from '../core/credential.js'
 import { parseEncryptionKey } from '../store/crypto.js'
 
 export interface BrokerState {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { loadBrokerConfig } from '../config/broker-file.js'
 import type { EnvSource } from '../config/secrets.js'
-import type { BrokerConfig } from '../config/types.js'
+import type { BrokerConfig } from '../core/credential.js'
 import { logConfigWarnings } from './broker-config.js'
 
 declare module 'fastify' {

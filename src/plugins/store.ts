@@ -3,8 +3,8 @@ import fp from 'fastify-plugin'
 import type { Env } from '../config/env.js'
 import { parseEncryptionKey } from '../store/crypto.js'
 import { createMemoryStore } from '../store/memory.js'
-import type { TokenStore } from '../store/types.js'
-import type { Clock } from '../tokens/clock.js'
+import type { TokenStore } from '../core/store.js'
+import type { Clock } from '../core/clock.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,6 +39,7 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
       keyPrefix: config.REDIS_KEY_PREFIX,
       encryptionKey,
       log,
+      clock: opts.clock,
     })
     log.info({ redis: redactUrl(config.REDIS_URL), encrypted: !!encryptionKey }, 'using redis token store')
     // Bounded and never throws: a Redis that is down must not stop start-up (promise 7), but

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { type Clock, systemClock } from '../tokens/clock.js'
+import { type Clock, systemClock } from '../core/clock.js'
 import { createTokenManager, type TokenManager } from '../tokens/manager.js'
 import { createMint } from '../upstreams/index.js'
 

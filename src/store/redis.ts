@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { Token } from '../tokens/token.js'
+import { type Clock, systemClock } from '../core/clock.js'
+import type { Token } from '../core/token.js'
 import { type Cipher, createCipher } from './crypto.js'
-import type { Lock, StoreState, StoreStatus, TokenStore } from './types.js'
+import type { Lock, StoreState, StoreStatus, TokenStore } from '../core/store.js'
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void
 /** The subset of a pino logger the store uses. */
@@ -23,6 +24,8 @@ export interface RedisStoreOptions {
   /** Bound on one command, so no caller waits on a dead Redis. */
   commandTimeoutMs?: number
   connectTimeoutMs?: number
+  /** Judges expiry of tokens and brakes read back; the system clock unless a test drives time. */
+  clock?: Clock
 }
 
 export interface RedisTokenStore extends TokenStore {
@@ -79,6 +82,7 @@ const retryDelay = (attempt: number): number => {
 
 export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const { keyPrefix, log } = opts
+  const clock = opts.clock ?? systemClock
   const cipher: Cipher | undefined = opts.encryptionKey ? createCipher(opts.encryptionKey) : undefined
   const tokenKey = (id: string) => `${keyPrefix}token:${id}`
   const lockKey = (id: string) => `${keyPrefix}lock:${id}`
@@ -231,7 +235,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     }
     // The fence field must match the payload, or the fence could be bypassed by a crafted value.
     if (Number(m) !== t.mintedAt) return unreadable(id, m, 'fence field does not match')
-    if (t.expiresAt <= Date.now()) return undefined // normal near expiry; Redis drops it shortly
+    if (t.expiresAt <= clock.now()) return undefined // normal near expiry; Redis drops it shortly
     badLogged.delete(id)
     const token: Token = {
       accessToken: t.accessToken,
@@ -281,7 +285,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     async getBrake(id) {
       // "kind:until": holds no secret, so it is never encrypted.
       const [kind, until] = ((await redis.get(brakeKey(id))) ?? '').split(':')
-      if ((kind !== 'rejected' && kind !== 'unavailable') || !(Number(until) > Date.now())) return undefined
+      if ((kind !== 'rejected' && kind !== 'unavailable') || !(Number(until) > clock.now())) return undefined
       return { kind, until: Number(until) }
     },
     async setBrake(id, brake) {
@@ -289,7 +293,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         await redis.del(brakeKey(id))
         return
       }
-      const ttl = Math.ceil(brake.until - Date.now())
+      const ttl = Math.ceil(brake.until - clock.now())
       if (ttl > 0) await redis.set(brakeKey(id), `${brake.kind}:${brake.until}`, 'PX', ttl)
     },
     async acquire(id, ttlMs) {

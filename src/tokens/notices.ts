@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js'
+import type { Clock } from '../core/clock.js'
 
 /** Lets a replica waiting on another's mint wake up as soon as the new token is announced. */
 export function createNotices(clock: Clock) {

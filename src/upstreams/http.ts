@@ -1,5 +1,5 @@
 import { type Dispatcher, request } from 'undici'
-import { UpstreamError } from './types.js'
+import { UpstreamError } from '../core/failure.js'
 
 /** What every mint needs to talk to upstream. */
 export interface UpstreamDeps {

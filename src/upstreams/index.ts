@@ -1,8 +1,8 @@
-import type { Credential } from '../config/types.js'
+import type { Credential } from '../core/credential.js'
 import { createEqpMint } from './eqp.js'
 import type { UpstreamDeps } from './http.js'
 import { createImsMint } from './ims.js'
-import type { Mint } from './types.js'
+import type { Mint } from '../core/grant.js'
 
 export type { UpstreamDeps } from './http.js'
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { CREDENTIAL_ID, loadBrokerConfig, parseBrokerConfig } from '../../src/config/broker-file.js'
 import { ConfigError, describeStartupError } from '../../src/config/errors.js'
-import type { EqpCredential, ImsCredential } from '../../src/config/types.js'
+import type { EqpCredential, ImsCredential } from '../../src/core/credential.js'
 import { brokerDocument, buildBroker } from '../helpers/broker.js'
 
 /** Canaries: a message that holds one of these has leaked a secret. */

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/tokens/clock.js'
+import type { Clock } from '../../src/core/clock.js'
 
 /** Where every manual clock starts unless told otherwise. */
 export const EPOCH = Date.parse('2026-11-22T10:00:00Z')

@@ -1,6 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { expect } from 'vitest'
-import { type Clock, systemClock } from '../../src/tokens/clock.js'
+import { type Clock, systemClock } from '../../src/core/clock.js'
 import { auth, SECRETS } from '../helpers/broker.js'
 
 /** The documented error shape (docs/api.md), exactly: these four fields and nothing else. */

@@ -64,7 +64,14 @@ describe('with a held token older than 10 s, an explicit min_ttl forces a mint',
     const before = sim.mints(IMS_CLIENT_ID)
     const res = (await getToken(app!, 'adobe-ims', '?min_ttl=86395')).res
     expectError(res, 502, 'UPSTREAM_REJECTED')
+    expect(res.json().message).toBe('Adobe refused the secret of credential "adobe-ims"')
     expect(res.body).not.toContain(SECRETS.ims)
+    // The vendor is named at the edge: /readyz words the credential's last error.
+    const ready = await app!.inject({ method: 'GET', url: '/readyz' })
+    expect(ready.json().credentials['adobe-ims'].last_error).toMatchObject({
+      code: 'UPSTREAM_REJECTED',
+      message: expect.stringMatching(/^Adobe IMS: IMS token request rejected \(HTTP 401/),
+    })
     // A refused secret is not retried inside the mint...
     expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
     // ...nor by callers asking again (the 30 s brake).
@@ -93,6 +100,9 @@ describe('with a held token older than 10 s, an explicit min_ttl forces a mint',
       const before = sim.mints(IMS_CLIENT_ID)
       const res = (await getToken(app!, 'adobe-ims', '?min_ttl=86395')).res
       expectError(res, 503, 'UPSTREAM_UNAVAILABLE')
+      expect(res.json().message).toBe(
+        'Adobe is unavailable and no token meeting the request is held for credential "adobe-ims"',
+      )
       retryAfterSeconds(res)
       // Transient failures are retried, a bounded number of times.
       const attempts = sim.mints(IMS_CLIENT_ID) - before

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { TokenStore } from '../../src/store/types.js'
-import type { Token } from '../../src/tokens/token.js'
+import type { TokenStore } from '../../src/core/store.js'
+import type { Token } from '../../src/core/token.js'
 
 export const newId = (): string => `cred-${randomBytes(4).toString('hex')}`
 
@@ -33,7 +33,7 @@ export async function eventually(check: () => void | Promise<void>, ms = 2000): 
 }
 
 /**
- * What every TokenStore promises (src/store/types.ts), run against each implementation in real time.
+ * What every TokenStore promises (src/core/store.ts), run against each implementation in real time.
  * `makeStore` returns a ready store with an empty namespace; the contract closes it.
  */
 export function storeContract(name: string, makeStore: () => Promise<TokenStore>): void {

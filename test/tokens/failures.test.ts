@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { failureBrakeMs } from '../../src/tokens/backoff.js'
-import { MintFailed } from '../../src/tokens/errors.js'
+import { failureBrakeMs } from '../../src/core/backoff.js'
+import { MintFailed } from '../../src/core/failure.js'
 import { closeAll, errors, MINUTE, SECOND, setup, watch } from './harness.js'
 
 afterEach(closeAll)
@@ -60,7 +60,7 @@ describe('retries inside one mint', () => {
     expect(upstream('ims').calls).toBe(3)
     expect(manager.status('ims')).toMatchObject({
       state: 'failing',
-      lastError: { code: 'UPSTREAM_UNAVAILABLE' },
+      lastError: { kind: 'unavailable' },
     })
   })
 
@@ -114,7 +114,7 @@ describe('a refused secret', () => {
     upstream('ims').failWith(errors.rejected)
     await started()
     expect(upstream('ims').calls).toBe(1)
-    expect(manager.status('ims').lastError?.code).toBe('UPSTREAM_REJECTED')
+    expect(manager.status('ims').lastError?.kind).toBe('rejected')
 
     const asks = [
       () => manager.get('ims'),
@@ -184,7 +184,7 @@ describe('a failing credential', () => {
     const durationMs = 10 * MINUTE
     // Mints may start no faster than the brake allows: at 0, then after 1 s, 2 s, 4 s … 60 s, 60 s …
     let mints = 1
-    for (let t = failureBrakeMs(false, 1); t <= durationMs; t += failureBrakeMs(false, mints)) mints++
+    for (let t = failureBrakeMs('unavailable', 1); t <= durationMs; t += failureBrakeMs('unavailable', mints)) mints++
     const bound = 3 * mints
 
     let asked = 0

@@ -1,8 +1,9 @@
-import type { ImsCredential } from '../../src/config/types.js'
+import type { ImsCredential } from '../../src/core/credential.js'
 import { createMemoryStore } from '../../src/store/memory.js'
-import { silentLogger } from '../../src/tokens/logger.js'
+import { silentLogger } from '../../src/core/logger.js'
 import { createTokenManager } from '../../src/tokens/manager.js'
-import { type Grant, type Mint, UpstreamError } from '../../src/upstreams/types.js'
+import { UpstreamError } from '../../src/core/failure.js'
+import type { Grant, Mint } from '../../src/core/grant.js'
 import { createManualClock, type ManualClock } from '../helpers/manual-clock.js'
 
 export const SECOND = 1000

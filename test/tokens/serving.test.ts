@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { MinTtlUnreachable } from '../../src/tokens/errors.js'
+import { MinTtlUnreachable } from '../../src/core/failure.js'
 import { closeAll, SECOND, setup, watch } from './harness.js'
 
 afterEach(closeAll)

@@ -1,11 +1,11 @@
 import { createServer } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Credential } from '../../src/config/types.js'
+import type { Credential } from '../../src/core/credential.js'
 import type { MalformedKind } from '../../src/simulator/server.js'
 import { createSimulator } from '../../src/simulator/server.js'
 import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createMint } from '../../src/upstreams/index.js'
-import { type FailureReason, UpstreamError } from '../../src/upstreams/types.js'
+import { type FailureReason, UpstreamError } from '../../src/core/failure.js'
 import { CANARY, eqpCred, imsCred } from './fixtures.js'
 
 /** Every failure class, for both upstream kinds, over real HTTP against the simulator. */
@@ -49,7 +49,7 @@ describe.each(KINDS)('$kind mint failures', ({ kind, id, cred, rejectStatus }) =
       ...(kind === 'ims' ? { clientSecret: 'wrong' } : { appSecret: 'wrong' }),
     })
     expect(err.reason).toBe('rejected')
-    expect(err.rejected).toBe(true)
+    expect(err.kind).toBe('rejected')
     expect(err.status).toBe(rejectStatus)
     expect(err.message).toBe(
       `${label} token request rejected (HTTP ${rejectStatus}, ${kind === 'ims' ? 'invalid_client' : '401'})`,

@@ -1,4 +1,4 @@
-import type { EqpCredential, ImsCredential } from '../../src/config/types.js'
+import type { EqpCredential, ImsCredential } from '../../src/core/credential.js'
 
 /** A secret no error message may ever contain. */
 export const CANARY = 'canary-s3cret-7f3a9c1e'

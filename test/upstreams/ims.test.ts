@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSimulator } from '../../src/simulator/server.js'
 import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createImsMint, readImsGrant } from '../../src/upstreams/ims.js'
-import { UpstreamError } from '../../src/upstreams/types.js'
+import { UpstreamError } from '../../src/core/failure.js'
 import { CANARY, imsCred } from './fixtures.js'
 
 const ORIGIN = 'https://ims.example'

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { mayUse } from '../auth.js'
-import { isoOrNull, lastErrorBody } from '../present.js'
+import { lastErrorBody } from '../failure.js'
+import { isoOrNull } from '../present.js'
 import { CLIENT_KEY, CredentialsResponse, errors } from '../schemas.js'
 
 /** What a client may use and how each credential is doing; never a token or a secret. */
@@ -32,7 +33,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           expires_at: isoOrNull(s.expiresAt),
           refreshed_at: isoOrNull(s.refreshedAt),
           next_refresh_at: isoOrNull(s.nextRefreshAt),
-          last_error: lastErrorBody(s.lastError),
+          last_error: lastErrorBody(s.credential.type, s.lastError),
         })
       }
       return { credentials }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Static } from '@sinclair/typebox'
-import { isoOrNull, lastErrorBody } from '../present.js'
+import { lastErrorBody } from '../failure.js'
+import { isoOrNull } from '../present.js'
 import { errors, HealthResponse, MetricsResponse, NO_KEY, NotReady, Ready } from '../schemas.js'
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -50,7 +51,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         credentials[id] = {
           state: s.state,
           expires_at: isoOrNull(s.expiresAt),
-          last_error: lastErrorBody(s.lastError),
+          last_error: lastErrorBody(s.credential.type, s.lastError),
         }
       }
       reply.header('cache-control', 'no-store')

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import type { Credential } from '../../config/types.js'
-import type { Token } from '../../tokens/token.js'
+import type { Credential } from '../../core/credential.js'
+import type { Token } from '../../core/token.js'
 import { mayUse } from '../auth.js'
 import { BadRequest, BODY_LIMIT, CredentialNotFound, Forbidden } from '../errors.js'
 import { tokenBody } from '../present.js'
@@ -47,7 +47,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   /** 404 before 403: an unknown credential is reported as such to any authenticated client. */
-  function credentialFor(id: string, request: { client: import('../../config/types.js').Client }) {
+  function credentialFor(id: string, request: { client: import('../../core/credential.js').Client }) {
     const credential = fastify.broker.config.credentials.get(id)
     if (!credential || !tokens.has(id)) throw new CredentialNotFound(id)
     if (!mayUse(request.client, id)) {

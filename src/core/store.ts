@@ -1,4 +1,5 @@
-import type { Token } from '../tokens/token.js'
+import type { FailureKind } from './failure.js'
+import type { Token } from './token.js'
 
 /** A held fleet lock; releasing it deletes it only if it is still ours. */
 export interface Lock {
@@ -7,7 +8,7 @@ export interface Lock {
 
 /** A credential resting after a failed mint: nobody in the fleet calls upstream for it until then. */
 export interface Brake {
-  kind: 'rejected' | 'unavailable'
+  kind: FailureKind
   /** Epoch ms. */
   until: number
 }
@@ -24,7 +25,7 @@ export interface StoreStatus {
 
 /**
  * Where tokens are shared between replicas. The in-memory store serves one replica; the Redis
- * store serves a fleet. Both must pass test/store/contract.ts.
+ * store serves a fleet. Both pass the same contract tests.
  *
  * Every method may reject when the backing service is unreachable; callers treat that as
  * "no shared state right now" and carry on from memory.

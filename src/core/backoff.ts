@@ -1,3 +1,5 @@
+import type { FailureKind } from './failure.js'
+
 /** Retry delays inside one mint: exponential with full jitter, so replicas and credentials spread out. */
 export function fullJitter(attempt: number, random: () => number, baseMs = 250, capMs = 4000): number {
   return Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt))
@@ -13,11 +15,11 @@ const RETRY_AFTER_CAP_MS = 10 * 60_000
  * longer when upstream asked for it with Retry-After.
  */
 export function failureBrakeMs(
-  rejected: boolean,
+  kind: FailureKind,
   consecutiveFailures: number,
   retryAfterMs?: number,
 ): number {
-  if (rejected) return REJECTED_BRAKE_MS
+  if (kind === 'rejected') return REJECTED_BRAKE_MS
   const exponential = Math.min(TRANSIENT_BRAKE_CAP_MS, 1000 * 2 ** Math.max(0, consecutiveFailures - 1))
   return Math.max(exponential, Math.min(retryAfterMs ?? 0, RETRY_AFTER_CAP_MS))
 }

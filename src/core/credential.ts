@@ -1,4 +1,4 @@
-import type { CredentialType } from '../tokens/token.js'
+export type CredentialType = 'ims' | 'eqp'
 
 interface CredentialBase {
   readonly id: string

@@ -1,4 +1,4 @@
-import type { CredentialType } from '../tokens/token.js'
+import type { CredentialType } from '../core/credential.js'
 
 /** Adobe's published token hosts, by credential type and environment. */
 export const DEFAULT_BASE_URLS: { readonly [T in CredentialType]: Readonly<Record<string, string>> } = {

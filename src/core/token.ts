@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto'
 
-export type CredentialType = 'ims' | 'eqp'
-
 /** An access token as the broker holds it in memory and in the store. Times are epoch milliseconds. */
 export interface Token {
   readonly accessToken: string

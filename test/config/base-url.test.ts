@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_BASE_URLS, resolveBaseUrl } from '../../src/upstreams/urls.js'
+import { DEFAULT_BASE_URLS, resolveBaseUrl } from '../../src/config/base-url.js'
 
 const INSECURE = /^must be an https: URL \(plain http: is allowed only for loopback hosts/
 

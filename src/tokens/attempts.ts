@@ -1,0 +1,74 @@
+import { fullJitter } from '../core/backoff.js'
+import { type Clock, sleepUnlessAborted } from '../core/clock.js'
+import type { Credential } from '../core/credential.js'
+import { type FailureReason, UpstreamError } from '../core/failure.js'
+import type { Mint } from '../core/grant.js'
+import type { Logger } from '../core/logger.js'
+import { fingerprint, type Token } from '../core/token.js'
+import { errorText } from './coordinator.js'
+
+export const ATTEMPTS_PER_MINT = 3
+/** A Retry-After longer than this ends the mint; the failure brake then waits it out. */
+export const MAX_INLINE_WAIT_MS = 5_000
+
+export type UpstreamOutcome = 'success' | FailureReason
+
+export interface ManagerEvents {
+  upstreamAttempt(credential: Credential, outcome: UpstreamOutcome, durationMs: number): void
+}
+
+export interface AttemptDeps {
+  clock: Clock
+  random: () => number
+  log: Logger
+  events: ManagerEvents | undefined
+  /** Shutdown: aborts the upstream call and cuts any wait short. */
+  signal: AbortSignal
+}
+
+/**
+ * One mint: up to three upstream attempts, waiting a jittered backoff (or upstream's Retry-After)
+ * between transient failures. A refused secret ends it at once. Rejects with an UpstreamError.
+ */
+export async function mintWithRetries(credential: Credential, mint: Mint, deps: AttemptDeps): Promise<Token> {
+  const { clock, log, events, signal } = deps
+  for (let attempt = 0; ; attempt++) {
+    const startedAt = clock.now()
+    const t0 = performance.now()
+    try {
+      const grant = await mint(signal)
+      events?.upstreamAttempt(credential, 'success', performance.now() - t0)
+      // Expiry counts from when we asked, so the broker never believes a token lives longer than it does.
+      const token: Token = {
+        accessToken: grant.accessToken,
+        tokenType: grant.tokenType,
+        ...(grant.mageId === undefined ? {} : { mageId: grant.mageId }),
+        mintedAt: clock.now(),
+        expiresAt: startedAt + grant.expiresIn * 1000,
+      }
+      log.info(
+        { credential: credential.id, token: fingerprint(token.accessToken), expiresIn: grant.expiresIn, attempt },
+        'minted a new token',
+      )
+      return token
+    } catch (err) {
+      const failure =
+        err instanceof UpstreamError ? err : new UpstreamError('network', `upstream call failed: ${errorText(err)}`)
+      events?.upstreamAttempt(credential, failure.reason, performance.now() - t0)
+      const retryAfter = failure.retryAfterMs
+      const last =
+        failure.kind === 'rejected' ||
+        attempt + 1 >= ATTEMPTS_PER_MINT ||
+        signal.aborted ||
+        (retryAfter !== undefined && retryAfter > MAX_INLINE_WAIT_MS)
+      log.debug(
+        { credential: credential.id, reason: failure.reason, status: failure.status, attempt, last },
+        'upstream attempt failed',
+      )
+      if (last) throw failure
+      // Shutdown cuts the wait short rather than holding close() (and the fleet lock) for it.
+      await sleepUnlessAborted(clock, retryAfter ?? fullJitter(attempt, deps.random), signal)
+      if (signal.aborted) throw failure
+    }
+  }
+}

@@ -1,0 +1,329 @@
+import type { Clock } from '../core/clock.js'
+import type { Credential } from '../core/credential.js'
+import { type LastError, MinTtlUnreachable, MintFailed } from '../core/failure.js'
+import type { Mint } from '../core/grant.js'
+import type { Logger } from '../core/logger.js'
+import { marginStart, refreshAt } from '../core/schedule.js'
+import type { TokenStore } from '../core/store.js'
+import { fingerprint, type Token } from '../core/token.js'
+import { type ManagerEvents, mintWithRetries } from './attempts.js'
+import { afterFailure, asUpstreamError, brakeAfter, type Failing } from './brake.js'
+import { BrakeInForce, coordinate, ShuttingDown } from './coordinator.js'
+import { isFresh, meets, remainingMs } from './freshness.js'
+import type { Notices } from './notices.js'
+
+const LOCK_POLL_MS = 250
+const MIN_REFRESH_INTERVAL_MS = 1_000
+
+export type CredentialState = 'pending' | 'ok' | 'failing'
+
+export interface CredentialStatus {
+  credential: Credential
+  state: CredentialState
+  expiresAt: number | undefined
+  refreshedAt: number | undefined
+  nextRefreshAt: number | undefined
+  lastError: LastError | undefined
+}
+
+/** What every credential unit shares: given by the registry. */
+export interface UnitDeps {
+  store: TokenStore
+  mintFor: (credential: Credential) => Mint
+  clock: Clock
+  random: () => number
+  log: Logger
+  events: ManagerEvents | undefined
+  notices: Notices
+  refreshMargin: number
+  lockTtlMs: number
+  /** Aborted by close(): upstream calls stop and no new mint starts. */
+  signal: AbortSignal
+  /** True once drain() was called: no more background refreshes. */
+  draining: () => boolean
+}
+
+type Accept = (token: Token) => boolean
+
+/**
+ * One credential: its token, refresh timer, in-flight mint, failure brake and last error. Each
+ * piece of state has one writer (the function named beside it).
+ */
+export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
+  const { store, clock, log, signal } = deps
+  /** Written by configure(). */
+  let settings = { credential: initial, mint: deps.mintFor(initial) }
+  /** Written by hold() and markSaved(). `unsaved`: the store missed it; written back when it returns. */
+  let held: { token: Token; refreshedAt: number; unsaved: boolean } | undefined
+  /** Written by setFailing(). */
+  let failing: Failing | undefined
+  /** Written by arm(). */
+  let timer: { cancel: () => void; at: number } | undefined
+  /** Written by obtain(). */
+  let inflight: Promise<Token> | undefined
+  /** Written by retire(): a removed credential arms nothing more. */
+  let retired = false
+
+  const id = initial.id
+  const now = () => clock.now()
+  const stopped = () => retired || signal.aborted
+
+  function configure(credential: Credential): void {
+    settings = { credential, mint: deps.mintFor(credential) }
+  }
+
+  function setFailing(next: Failing | undefined): void {
+    failing = next
+  }
+
+  function markSaved(token: Token): void {
+    if (held?.token === token) held = { ...held, unsaved: false }
+  }
+
+  /** Holds `token` unless an equal or later one is already held. Always re-arms the refresh timer. */
+  function hold(token: Token, source: 'minted' | 'store', saved = true): void {
+    if (!held || token.mintedAt > held.token.mintedAt) {
+      held = { token, refreshedAt: now(), unsaved: !saved }
+      setFailing(undefined)
+      if (source === 'store') {
+        log.debug({ credential: id, token: fingerprint(token.accessToken) }, 'took token from store')
+      }
+    }
+    arm()
+  }
+
+  /** Cancels the armed refresh and, unless `next` is false or refreshes have stopped, arms the next. */
+  function arm(next = true): void {
+    timer?.cancel()
+    timer = undefined
+    if (!next || stopped() || deps.draining()) return
+    const at = nextRefreshAt()
+    timer = { cancel: clock.schedule(backgroundRefresh, at - now()), at }
+  }
+
+  function nextRefreshAt(): number {
+    const t = now()
+    // After a failure, try again once the brake ends (so a blip does not leave the credential
+    // "failing" until the next refresh); otherwise at the refresh moment, but never more often
+    // than once a second, whatever lifetime upstream grants.
+    const due = held && !failing ? refreshAt(held.token, deps.refreshMargin, deps.random) : t
+    return Math.max(due, failing?.until ?? 0, t, (held?.refreshedAt ?? 0) + MIN_REFRESH_INTERVAL_MS)
+  }
+
+  function backgroundRefresh(): void {
+    // This timer has fired; the next is armed when braked, or by the mint's outcome.
+    arm(false)
+    if (stopped()) return
+    if (braked()) return arm()
+    const previous = held?.token
+    const isDue = (t: Token) => now() >= marginStart(t, deps.refreshMargin)
+    obtain((t) => remainingMs(t, now()) > 0 && !isDue(t) && (!previous || t.mintedAt > previous.mintedAt)).catch(
+      () => {
+        // Recorded and re-armed by fail(); callers are served from memory meanwhile.
+      },
+    )
+  }
+
+  const braked = () => failing !== undefined && now() < failing.until
+
+  /** Brakes the credential after a failed mint and turns the failure into what callers get. */
+  function fail(err: unknown): MintFailed {
+    if (err instanceof ShuttingDown) return new MintFailed('unavailable', id, 1000, true)
+    setFailing(afterFailure(err, failing, now()))
+    if (!(err instanceof BrakeInForce)) {
+      const failure = asUpstreamError(err)
+      log.warn(
+        {
+          credential: id,
+          reason: failure.reason,
+          status: failure.status,
+          failures: failing?.count,
+          retryInMs: (failing?.until ?? 0) - now(),
+        },
+        'mint failed',
+      )
+    }
+    arm()
+    return brakeError()
+  }
+
+  function brakeError(): MintFailed {
+    return new MintFailed(failing?.kind ?? 'unavailable', id, Math.max(0, (failing?.until ?? 0) - now()))
+  }
+
+  /**
+   * A new token for this credential: one shared run in this process (single-flight), one mint across
+   * the fleet (coordinate). `accept` says whether a token another replica just stored does the job.
+   */
+  function obtain(accept: Accept): Promise<Token> {
+    if (inflight) return inflight
+    if (braked()) return Promise.reject(brakeError())
+    if (signal.aborted) return Promise.reject(new MintFailed('unavailable', id, 1000, true))
+    const { credential, mint } = settings
+    const run = async () => {
+      try {
+        const outcome = await coordinate({
+          store,
+          id,
+          accept,
+          mint: () => mintWithRetries(credential, mint, deps),
+          brakeFor: (err) => brakeAfter(err, failing, now()),
+          signal,
+          clock,
+          notices: deps.notices,
+          log,
+          lockTtlMs: deps.lockTtlMs,
+          pollMs: LOCK_POLL_MS,
+        })
+        hold(outcome.token, outcome.minted ? 'minted' : 'store', outcome.saved)
+        return outcome.token
+      } catch (err) {
+        throw fail(err)
+      }
+    }
+    const running = run().finally(() => {
+      inflight = undefined
+    })
+    inflight = running
+    return running
+  }
+
+  /** A token was stored (by any replica): wake this replica's waiters, and take it if it is newer. */
+  async function takeStored(): Promise<void> {
+    deps.notices.notify(id)
+    if (stopped()) return
+    const stored = await store.get(id).catch(() => undefined)
+    if (stored && remainingMs(stored, now()) > 0 && (!held || stored.mintedAt > held.token.mintedAt)) {
+      hold(stored, 'store')
+    }
+  }
+
+  /**
+   * A token `accept` takes. The shared run may have been started for another need (joined someone
+   * else's mint) and hand back a token this one does not take: then one more go, when `worthAnother`.
+   */
+  async function obtainAccepted(accept: Accept, worthAnother: Accept = (t) => !accept(t)): Promise<Token> {
+    const token = await obtain(accept)
+    return worthAnother(token) ? obtain(accept) : token
+  }
+
+  return {
+    get credential(): Credential {
+      return settings.credential
+    },
+
+    /** The hot path: the held token if it meets `minTtlS`. No I/O, no promise. */
+    peek(minTtlS: number | undefined): Token | undefined {
+      const token = held?.token
+      return token && meets(token, minTtlS, clock.now()) ? token : undefined
+    },
+
+    async get(minTtlS: number | undefined): Promise<Token> {
+      const token = held?.token
+      if (token && meets(token, minTtlS, now())) return token
+      if (token && isFresh(token, now())) throw unreachable(minTtlS)
+      const accept = (t: Token) => meets(t, minTtlS, now())
+      let got: Token
+      try {
+        got = await obtainAccepted(accept, (t) => !accept(t) && !isFresh(t, now()))
+      } catch (err) {
+        const current = held?.token
+        if (minTtlS === undefined && current && meets(current, undefined, now())) return current
+        throw err
+      }
+      if (!accept(got)) throw unreachable(minTtlS)
+      return got
+    },
+
+    async refresh(rejectedToken: string | undefined): Promise<Token> {
+      const token = held?.token
+      const alive = (t: Token) => remainingMs(t, now()) > 0
+      if (rejectedToken !== undefined) {
+        if (token && token.accessToken !== rejectedToken && alive(token)) return token
+        return obtainAccepted((t) => t.accessToken !== rejectedToken && alive(t))
+      }
+      if (token && isFresh(token, now()) && alive(token)) return token
+      return obtainAccepted((t) => isFresh(t, now()) && alive(t))
+    },
+
+    status(): CredentialStatus {
+      const token = held?.token
+      const valid = token !== undefined && remainingMs(token, now()) > 0
+      const tried = held !== undefined || failing !== undefined
+      return {
+        credential: settings.credential,
+        state: !tried ? 'pending' : failing || !valid ? 'failing' : 'ok',
+        expiresAt: token?.expiresAt,
+        refreshedAt: held?.refreshedAt,
+        nextRefreshAt: timer?.at,
+        lastError: failing?.lastError,
+      }
+    },
+
+    /** Warm-up: take what the fleet holds (a restarted replica), else mint. Never rejects. */
+    async warm(): Promise<void> {
+      const stored = await store.get(id).catch(() => undefined)
+      if (stored && remainingMs(stored, now()) > 0) {
+        // If it is already due, the timer fires at once.
+        hold(stored, 'store')
+        return
+      }
+      await obtain((t) => remainingMs(t, now()) > 0 && now() < marginStart(t, deps.refreshMargin)).catch(() => {})
+    },
+
+    /** New settings (secret, upstream): mint with them at once; the old token is served meanwhile. */
+    async reconfigure(credential: Credential): Promise<void> {
+      configure(credential)
+      await (inflight ?? Promise.resolve()).catch(() => {})
+      // A new secret deserves a try now, whatever the brake said about the old one, here or
+      // fleet-wide, including a brake set by the old-settings mint that was just in flight.
+      if (failing) setFailing({ ...failing, count: 0, until: 0 })
+      await store.setBrake(id, undefined).catch(() => {})
+      // Read after the in-flight mint settles: a token it got with the old settings must not count.
+      const previous = held?.token
+      await obtain((t) => !previous || t.mintedAt > previous.mintedAt).catch(() => {})
+    },
+
+    takeStored,
+
+    /** The store is back: write the held token if it missed it, else take what it has. */
+    async resync(): Promise<void> {
+      const token = held?.token
+      if (!held?.unsaved || !token || remainingMs(token, now()) <= 0) return takeStored()
+      try {
+        const written = await store.put(id, token)
+        markSaved(token)
+        if (written) log.info({ credential: id }, 'wrote the held token to the store after it came back')
+        // Fenced: another replica stored a newer token meanwhile; take it.
+        else await takeStored()
+      } catch {
+        // Still down; the next 'ok' tries again.
+      }
+    },
+
+    /** No more background refreshes (drain, close). */
+    stopTimer(): void {
+      arm(false)
+    },
+
+    retire(): void {
+      retired = true
+      this.stopTimer()
+    },
+
+    /** Settles when the in-flight mint, if any, does. */
+    settled(): Promise<unknown> {
+      return Promise.allSettled([inflight])
+    },
+  }
+}
+
+export type CredentialUnit = ReturnType<typeof createCredentialUnit>
+
+function unreachable(minTtlS: number | undefined): MinTtlUnreachable {
+  return new MinTtlUnreachable(
+    minTtlS === undefined
+      ? 'the held token is as fresh as upstream grants, yet shorter than the default min_ttl'
+      : `no token upstream grants can have ${minTtlS} seconds left`,
+  )
+}
