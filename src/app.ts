@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
 import { EnvSchema, withoutEmpty } from './config/env.js'
 import type { EnvSource } from './config/secrets.js'
+import type { Clock } from './core/clock.js'
 import { clientErrorHandler } from './http/client-error.js'
 import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TIMEOUT_CHECK_MS } from './http/connections.js'
 import { BODY_LIMIT } from './http/errors.js'
@@ -16,7 +17,6 @@ import reloadPlugin from './plugins/reload.js'
 import shutdownPlugin from './plugins/shutdown.js'
 import storePlugin from './plugins/store.js'
 import tokensPlugin from './plugins/tokens.js'
-import type { Clock } from './core/clock.js'
 
 export interface AppOptions {
   /** The environment to configure from (server.ts passes process.env; tests pass their own). */

@@ -17,7 +17,11 @@ export const FAILURE_CODES = {
 export const lastErrorBody = (type: CredentialType, e: LastError | undefined) =>
   e === undefined
     ? null
-    : { code: FAILURE_CODES[e.kind], message: `${UPSTREAM_NAMES[type]}: ${e.message}`, at: new Date(e.at).toISOString() }
+    : {
+        code: FAILURE_CODES[e.kind],
+        message: `${UPSTREAM_NAMES[type]}: ${e.message}`,
+        at: new Date(e.at).toISOString(),
+      }
 
 /** What a caller is told when no token could be had. */
 export function mintFailedMessage(err: MintFailed): string {

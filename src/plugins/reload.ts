@@ -25,10 +25,9 @@ export interface ReloadOptions {
   pollMs?: number
 }
 
-/** Identifies a configuration, secrets included, without keeping any secret in the clear. */
-function digest(config: BrokerConfig): string {
+/** The clients in force. Credentials are the token manager's to compare (reconfigure). */
+function clientsDigest(config: BrokerConfig): string {
   const hash = createHash('sha256')
-  for (const credential of config.credentials.values()) hash.update(JSON.stringify(credential))
   for (const client of config.clients) {
     hash.update(client.id)
     for (const key of client.keyDigests) hash.update(key)
@@ -39,7 +38,7 @@ function digest(config: BrokerConfig): string {
 
 async function reloadPlugin(fastify: FastifyInstance, opts: ReloadOptions) {
   const log = fastify.log.child({ component: 'config' })
-  let current = digest(fastify.broker.config)
+  let clients = clientsDigest(fastify.broker.config)
   let running: Promise<boolean> | undefined
 
   async function reload(reason: string): Promise<boolean> {
@@ -58,14 +57,15 @@ async function reloadPlugin(fastify: FastifyInstance, opts: ReloadOptions) {
       )
       return false
     }
-    const nextDigest = digest(next)
-    if (nextDigest === current) {
+    fastify.broker.config = next
+    const changes = await fastify.tokens.reconfigure(next.credentials.values())
+    const nextClients = clientsDigest(next)
+    const credentialsChanged = changes.added.length + changes.removed.length + changes.changed.length > 0
+    if (nextClients === clients && !credentialsChanged) {
       if (reason === 'SIGHUP') log.info({ reason }, 'configuration unchanged')
       return true
     }
-    current = nextDigest
-    fastify.broker.config = next
-    await fastify.tokens.reconfigure(next.credentials.values())
+    clients = nextClients
     logConfigWarnings(log, next)
     log.info(
       { reason, credentials: next.credentials.size, clients: next.clients.length },

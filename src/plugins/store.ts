@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Env } from '../config/env.js'
+import type { Clock } from '../core/clock.js'
+import type { TokenStore } from '../core/store.js'
 import { parseEncryptionKey } from '../store/crypto.js'
 import { createMemoryStore } from '../store/memory.js'
-import type { TokenStore } from '../core/store.js'
-import type { Clock } from '../core/clock.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { type Clock, systemClock } from '../core/clock.js'
-import type { Token } from '../core/token.js'
 import type { Brake, Lock, StoreState, StoreStatus, TokenStore } from '../core/store.js'
+import type { Token } from '../core/token.js'
 
 /**
  * The store of a single replica: a Map in this process. Same semantics as the Redis store (fence,

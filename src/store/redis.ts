@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import { type Clock, systemClock } from '../core/clock.js'
+import type { Lock, StoreState, StoreStatus, TokenStore } from '../core/store.js'
 import type { Token } from '../core/token.js'
 import { type Cipher, createCipher } from './crypto.js'
-import type { Lock, StoreState, StoreStatus, TokenStore } from '../core/store.js'
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void
 /** The subset of a pino logger the store uses. */

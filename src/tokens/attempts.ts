@@ -47,13 +47,20 @@ export async function mintWithRetries(credential: Credential, mint: Mint, deps: 
         expiresAt: startedAt + grant.expiresIn * 1000,
       }
       log.info(
-        { credential: credential.id, token: fingerprint(token.accessToken), expiresIn: grant.expiresIn, attempt },
+        {
+          credential: credential.id,
+          token: fingerprint(token.accessToken),
+          expiresIn: grant.expiresIn,
+          attempt,
+        },
         'minted a new token',
       )
       return token
     } catch (err) {
       const failure =
-        err instanceof UpstreamError ? err : new UpstreamError('network', `upstream call failed: ${errorText(err)}`)
+        err instanceof UpstreamError
+          ? err
+          : new UpstreamError('network', `upstream call failed: ${errorText(err)}`)
       events?.upstreamAttempt(credential, failure.reason, performance.now() - t0)
       const retryAfter = failure.retryAfterMs
       const last =

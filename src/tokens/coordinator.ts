@@ -1,8 +1,8 @@
-import type { Brake, Lock, TokenStore } from '../core/store.js'
 import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
-import type { Notices } from './notices.js'
+import type { Brake, Lock, TokenStore } from '../core/store.js'
 import type { Token } from '../core/token.js'
+import type { Notices } from './notices.js'
 
 export interface CoordinateOptions {
   store: TokenStore

@@ -4,7 +4,7 @@ import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
 import type { TokenStore } from '../core/store.js'
 import type { Token } from '../core/token.js'
-import { ATTEMPTS_PER_MINT, type ManagerEvents, MAX_INLINE_WAIT_MS } from './attempts.js'
+import { ATTEMPTS_PER_MINT, MAX_INLINE_WAIT_MS, type ManagerEvents } from './attempts.js'
 import { createNotices } from './notices.js'
 import { type CredentialStatus, type CredentialUnit, createCredentialUnit } from './unit.js'
 
@@ -56,7 +56,8 @@ export function createTokenManager(opts: TokenManagerOptions) {
     notices: createNotices(opts.clock ?? systemClock),
     refreshMargin: opts.refreshMargin,
     // Longer than the worst mint: every attempt timing out plus the waits between them.
-    lockTtlMs: ATTEMPTS_PER_MINT * opts.upstreamTimeoutMs + (ATTEMPTS_PER_MINT - 1) * MAX_INLINE_WAIT_MS + 2_000,
+    lockTtlMs:
+      ATTEMPTS_PER_MINT * opts.upstreamTimeoutMs + (ATTEMPTS_PER_MINT - 1) * MAX_INLINE_WAIT_MS + 2_000,
     signal: abort.signal,
     draining: () => draining,
   }

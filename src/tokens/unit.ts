@@ -114,14 +114,17 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     // This timer has fired; the next is armed when braked, or by the mint's outcome.
     arm(false)
     if (stopped()) return
-    if (braked()) return arm()
+    if (braked()) {
+      arm()
+      return
+    }
     const previous = held?.token
     const isDue = (t: Token) => now() >= marginStart(t, deps.refreshMargin)
-    obtain((t) => remainingMs(t, now()) > 0 && !isDue(t) && (!previous || t.mintedAt > previous.mintedAt)).catch(
-      () => {
-        // Recorded and re-armed by fail(); callers are served from memory meanwhile.
-      },
-    )
+    obtain(
+      (t) => remainingMs(t, now()) > 0 && !isDue(t) && (!previous || t.mintedAt > previous.mintedAt),
+    ).catch(() => {
+      // Recorded and re-armed by fail(); callers are served from memory meanwhile.
+    })
   }
 
   const braked = () => failing !== undefined && now() < failing.until
@@ -268,7 +271,9 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
         hold(stored, 'store')
         return
       }
-      await obtain((t) => remainingMs(t, now()) > 0 && now() < marginStart(t, deps.refreshMargin)).catch(() => {})
+      await obtain((t) => remainingMs(t, now()) > 0 && now() < marginStart(t, deps.refreshMargin)).catch(
+        () => {},
+      )
     },
 
     /** New settings (secret, upstream): mint with them at once; the old token is served meanwhile. */

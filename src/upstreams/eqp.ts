@@ -1,6 +1,6 @@
 import type { EqpCredential } from '../core/credential.js'
-import { postForJson, type UpstreamDeps } from './http.js'
 import type { Grant, Mint } from '../core/grant.js'
+import { postForJson, type UpstreamDeps } from './http.js'
 import { AnswerReader } from './validate.js'
 
 const LABEL = 'EQP'

@@ -1,8 +1,8 @@
 import type { Credential } from '../core/credential.js'
+import type { Mint } from '../core/grant.js'
 import { createEqpMint } from './eqp.js'
 import type { UpstreamDeps } from './http.js'
 import { createImsMint } from './ims.js'
-import type { Mint } from '../core/grant.js'
 
 export type { UpstreamDeps } from './http.js'
 

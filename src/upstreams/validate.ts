@@ -1,5 +1,5 @@
-import { malformed } from './http.js'
 import type { UpstreamError } from '../core/failure.js'
+import { malformed } from './http.js'
 
 /** Longest lifetime the broker accepts from upstream (48 h): anything longer is a broken answer. */
 export const MAX_EXPIRES_IN = 172_800

@@ -68,7 +68,9 @@ describe('GET /v1/credentials', () => {
     expect(eqp).toMatchObject({ type: 'eqp', environment: 'sandbox', expires_at: null, refreshed_at: null })
     expect(eqp.last_error).toMatchObject({ code: 'UPSTREAM_REJECTED' })
     expect(eqp.last_error!.at).toMatch(ISO)
-    expect(eqp.last_error!.message).toMatch(/^Adobe Commerce Marketplace \(EQP\): EQP token request rejected \(HTTP 401/)
+    expect(eqp.last_error!.message).toMatch(
+      /^Adobe Commerce Marketplace \(EQP\): EQP token request rejected \(HTTP 401/,
+    )
     // The rejected credential is retried no sooner than 30 s later.
     expect(Date.parse(eqp.next_refresh_at!) - now).toBeGreaterThan(25_000)
   })

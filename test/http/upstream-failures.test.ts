@@ -70,7 +70,7 @@ describe('with a held token older than 10 s, an explicit min_ttl forces a mint',
     const ready = await app!.inject({ method: 'GET', url: '/readyz' })
     expect(ready.json().credentials['adobe-ims'].last_error).toMatchObject({
       code: 'UPSTREAM_REJECTED',
-      message: expect.stringMatching(/^Adobe IMS: IMS token request rejected \(HTTP 401/),
+      message: expect.stringMatching(/^Adobe IMS: IMS token request rejected \(HTTP 400, invalid_client\)$/),
     })
     // A refused secret is not retried inside the mint...
     expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)

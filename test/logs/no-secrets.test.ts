@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Simulator } from '../../src/simulator/server.js'
 import { fingerprint } from '../../src/core/token.js'
+import type { Simulator } from '../../src/simulator/server.js'
 import {
   auth,
   brokerDocument,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createMemoryStore } from '../../src/store/memory.js'
 import type { Clock } from '../../src/core/clock.js'
+import { createMemoryStore } from '../../src/store/memory.js'
 import { makeToken, newId, storeContract } from './contract.js'
 
 storeContract('memory', async () => createMemoryStore())

@@ -184,7 +184,8 @@ describe('a failing credential', () => {
     const durationMs = 10 * MINUTE
     // Mints may start no faster than the brake allows: at 0, then after 1 s, 2 s, 4 s … 60 s, 60 s …
     let mints = 1
-    for (let t = failureBrakeMs('unavailable', 1); t <= durationMs; t += failureBrakeMs('unavailable', mints)) mints++
+    for (let t = failureBrakeMs('unavailable', 1); t <= durationMs; t += failureBrakeMs('unavailable', mints))
+      mints++
     const bound = 3 * mints
 
     let asked = 0

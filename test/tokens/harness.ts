@@ -1,9 +1,9 @@
 import type { ImsCredential } from '../../src/core/credential.js'
-import { createMemoryStore } from '../../src/store/memory.js'
-import { silentLogger } from '../../src/core/logger.js'
-import { createTokenManager } from '../../src/tokens/manager.js'
 import { UpstreamError } from '../../src/core/failure.js'
 import type { Grant, Mint } from '../../src/core/grant.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { createMemoryStore } from '../../src/store/memory.js'
+import { createTokenManager } from '../../src/tokens/manager.js'
 import { createManualClock, type ManualClock } from '../helpers/manual-clock.js'
 
 export const SECOND = 1000

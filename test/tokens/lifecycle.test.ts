@@ -59,7 +59,11 @@ describe('warm-up', () => {
     expect(bad.state).toBe('failing')
     expect(bad.expiresAt).toBeUndefined()
     // The upstream's own words; the HTTP edge names the vendor (test/http/credentials.test.ts).
-    expect(bad.lastError).toEqual({ kind: 'rejected', message: 'upstream refused the secret (401)', at: EPOCH })
+    expect(bad.lastError).toEqual({
+      kind: 'rejected',
+      message: 'upstream refused the secret (401)',
+      at: EPOCH,
+    })
 
     expect(manager.status('good')).toMatchObject({ state: 'ok', lastError: undefined })
     expect((await settled(manager.get('good'))).accessToken).toBe('good-1')

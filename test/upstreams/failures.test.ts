@@ -1,11 +1,11 @@
 import { createServer } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Credential } from '../../src/core/credential.js'
+import { type FailureReason, UpstreamError } from '../../src/core/failure.js'
 import type { MalformedKind } from '../../src/simulator/server.js'
 import { createSimulator } from '../../src/simulator/server.js'
 import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createMint } from '../../src/upstreams/index.js'
-import { type FailureReason, UpstreamError } from '../../src/core/failure.js'
 import { CANARY, eqpCred, imsCred } from './fixtures.js'
 
 /** Every failure class, for both upstream kinds, over real HTTP against the simulator. */

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Agent, MockAgent } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_BODY_BYTES, parseRetryAfter, postForJson, upstreamErrorCode } from '../../src/upstreams/http.js'
 import { UpstreamError } from '../../src/core/failure.js'
+import { MAX_BODY_BYTES, parseRetryAfter, postForJson, upstreamErrorCode } from '../../src/upstreams/http.js'
 
 const ORIGIN = 'https://upstream.example'
 const post = (url = `${ORIGIN}/token`) => ({

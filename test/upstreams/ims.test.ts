@@ -1,9 +1,9 @@
 import { MockAgent } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { UpstreamError } from '../../src/core/failure.js'
 import { createSimulator } from '../../src/simulator/server.js'
 import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createImsMint, readImsGrant } from '../../src/upstreams/ims.js'
-import { UpstreamError } from '../../src/core/failure.js'
 import { CANARY, imsCred } from './fixtures.js'
 
 const ORIGIN = 'https://ims.example'

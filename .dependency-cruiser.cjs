@@ -1,0 +1,88 @@
+/**
+ * One direction of imports (the layout is described in docs/architecture):
+ *   core  <-  tokens  <-  plugins  <-  app, server
+ *   core  <-  adapters (config, upstreams, store, http, log)  <-  plugins
+ * The simulator is a development tool outside the production graph.
+ */
+const ADAPTERS = '^src/(config|upstreams|store|http|log)/'
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'core-imports-only-core',
+      comment: 'src/core is the framework-free vocabulary: node built-ins and itself, nothing else.',
+      severity: 'error',
+      from: { path: '^src/core/' },
+      to: { pathNot: '^src/core/', dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'tokens-import-only-core',
+      comment: 'The token domain logic takes its collaborators as arguments; it names no adapter or framework.',
+      severity: 'error',
+      from: { path: '^src/tokens/' },
+      to: { pathNot: '^src/(core|tokens)/', dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'adapters-do-not-import-each-other',
+      comment: 'An adapter imports the core; only plugins wire adapters together.',
+      severity: 'error',
+      from: { path: `${ADAPTERS}` },
+      to: { path: '^src/', pathNot: ['^src/core/', '^src/$1/'] },
+    },
+    {
+      name: 'nothing-imports-the-top',
+      comment: 'app.ts and server.ts are the top; plugins are imported by app.ts only.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(app|server)\\.ts$' },
+      to: { path: '^src/(app\\.ts|server\\.ts|plugins/)' },
+    },
+    {
+      name: 'plugins-do-not-import-the-top',
+      severity: 'error',
+      from: { path: '^src/plugins/' },
+      to: { path: '^src/(app|server)\\.ts$' },
+    },
+    {
+      name: 'production-code-does-not-import-the-simulator',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/simulator/' },
+      to: { path: '^src/simulator/' },
+    },
+    {
+      name: 'simulator-stays-out-of-the-broker',
+      comment: 'The simulator may share trivial constants (node-flags.ts), no broker code.',
+      severity: 'error',
+      from: { path: '^src/simulator/' },
+      to: { path: '^src/', pathNot: ['^src/simulator/', '^src/node-flags\\.ts$'] },
+    },
+    {
+      name: 'src-does-not-import-tests-or-bench',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^(test|bench)/' },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.js', '.json'],
+    },
+  },
+}
