@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/core/clock.js'
+import { type Clock, systemClock } from '../../src/core/clock.js'
 
 /** Where every manual clock starts unless told otherwise. */
 export const EPOCH = Date.parse('2026-11-22T10:00:00Z')
@@ -85,5 +85,25 @@ export function createManualClock(start = EPOCH): ManualClock {
     },
     pending: () => timers.length,
     nextAt: () => earliest()?.at,
+  }
+}
+
+/**
+ * Real time, real timers, but `now()` can be pushed forward: lets a test make the held token older
+ * than the 10 s freshness window without sleeping, while upstream calls still run over real HTTP.
+ */
+export interface ShiftableClock extends Clock {
+  shift(ms: number): void
+}
+
+export function shiftableClock(): ShiftableClock {
+  let offset = 0
+  return {
+    now: () => Date.now() + offset,
+    schedule: systemClock.schedule,
+    sleep: systemClock.sleep,
+    shift(ms) {
+      offset += ms
+    },
   }
 }

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Simulator } from '../../src/simulator/server.js'
 import { buildBroker, EQP_APP_ID, IMS_CLIENT_ID, startSimulator } from '../helpers/broker.js'
-import { getToken, IMS_ONLY, noJitter, refresh, type ShiftableClock, shiftableClock } from './support.js'
+import { type ShiftableClock, shiftableClock } from '../helpers/manual-clock.js'
+import { getToken, IMS_ONLY, noJitter, refresh } from './support.js'
 
 let sim: Simulator
 let app: FastifyInstance

@@ -1,6 +1,5 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { expect } from 'vitest'
-import { type Clock, systemClock } from '../../src/core/clock.js'
 import { auth, SECRETS } from '../helpers/broker.js'
 
 /** The documented error shape (docs/api.md), exactly: these four fields and nothing else. */
@@ -15,26 +14,6 @@ export function expectError(res: LightMyRequestResponse, statusCode: number, cod
   expect(body.error.length).toBeGreaterThan(0)
   expect(typeof body.message).toBe('string')
   expect(body.message.length).toBeGreaterThan(0)
-}
-
-/**
- * Real time, real timers, but `now()` can be pushed forward: lets a test make the held token older
- * than the 10 s freshness window without sleeping, while upstream calls still run over real HTTP.
- */
-export interface ShiftableClock extends Clock {
-  shift(ms: number): void
-}
-
-export function shiftableClock(): ShiftableClock {
-  let offset = 0
-  return {
-    now: () => Date.now() + offset,
-    schedule: systemClock.schedule,
-    sleep: systemClock.sleep,
-    shift(ms) {
-      offset += ms
-    },
-  }
 }
 
 /** No backoff waits between retry attempts inside one mint. */

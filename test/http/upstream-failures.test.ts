@@ -2,16 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Behaviour, Simulator } from '../../src/simulator/server.js'
 import { buildBroker, EQP_APP_ID, IMS_CLIENT_ID, SECRETS, startSimulator } from '../helpers/broker.js'
-import {
-  ALL,
-  expectError,
-  getToken,
-  noJitter,
-  refresh,
-  retryAfterSeconds,
-  type ShiftableClock,
-  shiftableClock,
-} from './support.js'
+import { type ShiftableClock, shiftableClock } from '../helpers/manual-clock.js'
+import { ALL, expectError, getToken, noJitter, refresh, retryAfterSeconds } from './support.js'
 
 let sim: Simulator
 beforeAll(async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import type { TokenStore } from '../../src/core/store.js'
 import type { Token } from '../../src/core/token.js'
 
@@ -38,15 +38,11 @@ export async function eventually(check: () => void | Promise<void>, ms = 2000): 
  */
 export function storeContract(name: string, makeStore: () => Promise<TokenStore>): void {
   describe(`TokenStore contract: ${name}`, () => {
-    const open: TokenStore[] = []
     const store = async () => {
       const s = await makeStore()
-      open.push(s)
+      onTestFinished(() => s.close())
       return s
     }
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((s) => s.close()))
-    })
 
     it('reports its kind and an ok state', async () => {
       const s = await store()

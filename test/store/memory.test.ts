@@ -1,35 +1,24 @@
 import { describe, expect, it } from 'vitest'
-import type { Clock } from '../../src/core/clock.js'
 import { createMemoryStore } from '../../src/store/memory.js'
+import { createManualClock } from '../helpers/manual-clock.js'
 import { makeToken, newId, storeContract } from './contract.js'
 
 storeContract('memory', async () => createMemoryStore())
 
-/** A clock the test moves by hand. */
-const manualClock = (start = 1_700_000_000_000) => {
-  let now = start
-  const clock: Clock = {
-    now: () => now,
-    schedule: () => () => {},
-    sleep: async () => {},
-  }
-  return { clock, advance: (ms: number) => (now += ms) }
-}
-
 describe('memory store on an injected clock', () => {
   it('expires tokens and locks by the clock, not by wall time', async () => {
-    const { clock, advance } = manualClock()
+    const clock = createManualClock()
     const s = createMemoryStore({ clock })
     const id = newId()
     const t = makeToken({ mintedAt: clock.now(), expiresAt: clock.now() + 1000 })
     await s.put(id, t)
     expect(await s.acquire(id, 500)).toBeDefined()
-    advance(499)
+    await clock.advance(499)
     expect(await s.get(id)).toEqual(t)
     expect(await s.acquire(id, 500)).toBeUndefined()
-    advance(1)
+    await clock.advance(1)
     expect(await s.acquire(id, 500)).toBeDefined()
-    advance(500)
+    await clock.advance(500)
     expect(await s.get(id)).toBeUndefined()
   })
 

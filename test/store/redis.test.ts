@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
 import {
   createRedisStore,
   type RedisStoreOptions,
@@ -8,26 +8,26 @@ import {
   redactUrl,
 } from '../../src/store/redis.js'
 import { captureLog } from '../helpers/capture-log.js'
+import { createManualClock } from '../helpers/manual-clock.js'
 import { deleteKeys, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
-import { type RedisProxy, startRedisProxy } from '../helpers/redis-proxy.js'
+import { startRedisProxy } from '../helpers/redis-proxy.js'
 import { eventually, makeToken, newId, storeContract } from './contract.js'
 
 const redisUrl = inject('redisUrl')
-const prefixes = new Set<string>()
-const opened: RedisTokenStore[] = []
-const proxies: RedisProxy[] = []
 let admin: Redis
 
 const make = (opts: Partial<RedisStoreOptions> = {}): RedisTokenStore => {
   const keyPrefix = opts.keyPrefix ?? uniquePrefix()
-  prefixes.add(keyPrefix)
   const s = createRedisStore({ url: redisUrl, log: captureLog(), ...opts, keyPrefix })
-  opened.push(s)
+  onTestFinished(async () => {
+    await s.close()
+    await deleteKeys(redisUrl, keyPrefix)
+  })
   return s
 }
 const proxy = async () => {
   const p = await startRedisProxy(redisUrl)
-  proxies.push(p)
+  onTestFinished(() => p.close())
   return p
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -41,25 +41,18 @@ const timeToReject = async (p: Promise<unknown>): Promise<number> => {
 beforeAll(() => {
   admin = redisClient(redisUrl)
 })
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()))
-  await Promise.all(proxies.splice(0).map((p) => p.close()))
-})
 afterAll(async () => {
-  for (const p of prefixes) await deleteKeys(redisUrl, p)
   await admin.quit()
 })
 
 storeContract('redis', async () => {
   const s = make()
   await s.connect()
-  opened.pop() // the contract closes it
   return s
 })
 storeContract('redis, encrypted', async () => {
   const s = make({ encryptionKey: randomBytes(32) })
   await s.connect()
-  opened.pop()
   return s
 })
 
@@ -78,7 +71,8 @@ const touched = ([name = '', ...args]: string[]): string[] => {
 describe('redis store: keys', () => {
   it('writes only under its prefix; the token key is a hash expiring with the token', async () => {
     const p = await proxy()
-    const s = make({ url: p.url })
+    const prefix = uniquePrefix()
+    const s = make({ url: p.url, keyPrefix: prefix })
     await s.connect()
     const id = newId()
     expect(await scanKeys(admin, `*${id}*`)).toEqual([])
@@ -86,7 +80,6 @@ describe('redis store: keys', () => {
     await s.put(id, makeToken({ mintedAt: now, expiresAt: now + 60_000 }))
     const lock = await s.acquire(id, 5000)
     await s.get(id)
-    const prefix = [...prefixes].at(-1) ?? ''
     const expected = [`${prefix}lock:${id}`, `${prefix}token:${id}`]
     // The whole keyspace: anything named after this (unique) credential is under the prefix.
     expect((await scanKeys(admin, `*${id}*`)).sort()).toEqual(expected)
@@ -353,5 +346,28 @@ describe('redis store: Redis down', () => {
   it('redacts the password of a URL', () => {
     expect(redactUrl('rediss://user:pw-secret@host:6380/2')).toBe('rediss://user:***@host:6380/2')
     expect(redactUrl('redis://host:6379')).toBe('redis://host:6379')
+  })
+})
+
+describe('redis store: the injected clock', () => {
+  it('judges expiry of tokens and brakes by the clock it is given, not by wall time', async () => {
+    const clock = createManualClock(Date.now())
+    const keyPrefix = uniquePrefix()
+    const s = make({ keyPrefix, clock })
+    await s.connect()
+    const id = newId()
+    const token = makeToken({ mintedAt: clock.now(), expiresAt: clock.now() + 60_000 })
+    await s.put(id, token)
+    await s.setBrake(id, { kind: 'unavailable', until: clock.now() + 30_000 })
+    expect(await s.get(id)).toEqual(token)
+    expect(await s.getBrake(id)).toMatchObject({ kind: 'unavailable' })
+
+    await clock.advance(30_000)
+    expect(await s.getBrake(id)).toBeUndefined()
+    expect(await s.get(id)).toEqual(token)
+    await clock.advance(30_000)
+    // Redis still holds the key (its TTL runs on Redis's own time); the store no longer serves it.
+    expect(await admin.exists(`${keyPrefix}token:${id}`)).toBe(1)
+    expect(await s.get(id)).toBeUndefined()
   })
 })

@@ -1,9 +1,11 @@
+import { onTestFinished } from 'vitest'
 import type { ImsCredential } from '../../src/core/credential.js'
 import { UpstreamError } from '../../src/core/failure.js'
 import type { Grant, Mint } from '../../src/core/grant.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { createTokenManager } from '../../src/tokens/manager.js'
+import { imsCredential } from '../helpers/credentials.js'
 import { createManualClock, type ManualClock } from '../helpers/manual-clock.js'
 
 export const SECOND = 1000
@@ -110,18 +112,14 @@ export const errors = {
 }
 
 /** An IMS credential whose secret names its fake upstream (default: the id). */
-export function credential(id: string, secret = id): ImsCredential {
-  return {
+export const credential = (id: string, secret = id): ImsCredential =>
+  imsCredential({
     id,
-    type: 'ims',
     environment: 'production',
-    baseUrl: 'https://ims.example.test',
     clientId: `client-${id}`,
     clientSecret: secret,
-    clientSecrets: [secret],
     scopes: ['openid'],
-  }
-}
+  })
 
 export interface SetupOptions {
   /** Credential ids (or full credentials); default one credential, "ims". */
@@ -200,7 +198,7 @@ export function setup(opts: SetupOptions = {}) {
     await settled(manager.start())
   }
 
-  afterEachCleanup.push(async () => {
+  onTestFinished(async () => {
     const closed = manager.close()
     // A mint may be waiting out a retry delay on this clock: let it unwind.
     await clock.runAll(1000)
@@ -209,12 +207,12 @@ export function setup(opts: SetupOptions = {}) {
   return { clock, store, manager, upstream, settled, failure, failures, started }
 }
 
-/** Managers created by setup() in the running test, closed by the test files' afterEach. */
-const afterEachCleanup: Array<() => Promise<void>> = []
-
-export async function closeAll(): Promise<void> {
-  const pending = afterEachCleanup.splice(0)
-  await Promise.allSettled(pending.map((close) => close()))
+/** A started manager whose first token (`<id>-1`) is `ageMs` old. */
+export async function withHeldToken(ageMs = 20 * SECOND, opts: SetupOptions = {}) {
+  const t = setup(opts)
+  await t.started()
+  await t.clock.advance(ageMs)
+  return t
 }
 
 /** Tracks a promise's outcome without awaiting it (for calls left pending while the clock moves). */

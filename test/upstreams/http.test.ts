@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Agent, MockAgent } from 'undici'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { UpstreamError } from '../../src/core/failure.js'
 import { MAX_BODY_BYTES, parseRetryAfter, postForJson, upstreamErrorCode } from '../../src/upstreams/http.js'
 
@@ -29,23 +29,22 @@ async function failure(p: Promise<unknown>): Promise<UpstreamError> {
   return err as UpstreamError
 }
 
-const servers: Server[] = []
-afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections()
-    await new Promise((r) => s.close(r))
-  }
-})
-
 async function serve(
   handler: Parameters<typeof createServer>[1],
-): Promise<{ url: string; connections: () => number }> {
+): Promise<{ url: string; connections: () => number; close: () => Promise<unknown> }> {
   const server = createServer(handler)
   let connections = 0
   server.on('connection', () => connections++)
-  servers.push(server)
+  onTestFinished(async () => {
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+  })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections }
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
+    close: () => new Promise((r) => server.close(r)),
+  }
 }
 
 describe('parseRetryAfter', () => {
@@ -160,9 +159,8 @@ describe('postForJson classification', () => {
 
 describe('postForJson over real sockets', () => {
   it('connection refused is network', async () => {
-    const { url } = await serve(() => {})
-    const s = servers.pop()!
-    await new Promise((r) => s.close(r))
+    const { url, close } = await serve(() => {})
+    await close()
     const dispatcher = new Agent()
     const err = await failure(postForJson(post(`${url}/token`), { dispatcher, timeoutMs: 1000 }))
     expect(err.reason).toBe('network')

@@ -1,9 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { MintFailed } from '../../src/core/failure.js'
 import { EPOCH } from '../helpers/manual-clock.js'
-import { closeAll, credential, errors, MINUTE, SECOND, seeded, setup, watch } from './harness.js'
-
-afterEach(closeAll)
+import { credential, errors, MINUTE, SECOND, setup, watch } from './harness.js'
 
 describe('warm-up', () => {
   it('mints every credential exactly once at start', async () => {
@@ -82,85 +80,6 @@ describe('warm-up', () => {
     await started()
     expect(upstream('ims').calls).toBe(0)
     expect(manager.peek('ims')?.accessToken).toBe('from-store')
-  })
-})
-
-describe('background refresh', () => {
-  const L = 3600 * SECOND
-
-  it('with random() = 0 refreshes exactly when 20 % of the lifetime is left, no caller needed', async () => {
-    const { manager, upstream, clock, started } = setup({ random: () => 0, lifetimeS: 3600 })
-    await started()
-    const first = manager.status('ims')
-    expect(first.expiresAt).toBe(EPOCH + L)
-    expect(first.nextRefreshAt).toBe(EPOCH + L - 0.2 * L)
-
-    await clock.advanceTo(EPOCH + 0.8 * L - 1)
-    expect(upstream('ims').calls).toBe(1)
-    expect(manager.peek('ims')?.accessToken).toBe('ims-1')
-
-    await clock.advance(1)
-    expect(upstream('ims').calls).toBe(2)
-    expect(upstream('ims').callTimes[1]).toBe(EPOCH + 0.8 * L)
-    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
-    // The next cycle is armed from the new token.
-    expect(manager.status('ims').nextRefreshAt).toBe(EPOCH + 0.8 * L + 0.8 * L)
-  })
-
-  it('with random() close to 1 pulls the refresh forward by at most 2 % of the lifetime', async () => {
-    const { manager, upstream, clock, started } = setup({ random: () => 0.999, lifetimeS: 3600 })
-    await started()
-    const { expiresAt, nextRefreshAt } = manager.status('ims')
-    const marginStart = expiresAt! - 0.2 * L
-    expect(nextRefreshAt).toBeLessThan(marginStart)
-    expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 0.02 * L)
-    expect(nextRefreshAt).toBe(marginStart - Math.floor(0.999 * 0.02 * L))
-
-    await clock.advanceTo(nextRefreshAt! - 1)
-    expect(upstream('ims').calls).toBe(1)
-    await clock.advance(1)
-    expect(upstream('ims').calls).toBe(2)
-  })
-
-  it('caps the jitter at 5 minutes for long-lived tokens', async () => {
-    const { manager, clock, upstream, started } = setup({ random: () => 0.999, lifetimeS: 86_399 })
-    await started()
-    const lifetime = 86_399 * SECOND
-    const { expiresAt, nextRefreshAt } = manager.status('ims')
-    const marginStart = expiresAt! - 0.2 * lifetime
-    expect(0.02 * lifetime).toBeGreaterThan(5 * MINUTE)
-    expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 5 * MINUTE)
-    expect(nextRefreshAt).toBe(marginStart - Math.floor(0.999 * 5 * MINUTE))
-
-    await clock.advanceTo(nextRefreshAt! - 1)
-    expect(upstream('ims').calls).toBe(1)
-    await clock.advance(1)
-    expect(upstream('ims').calls).toBe(2)
-  })
-
-  it('spreads the refresh moments of many credentials inside the jitter window', async () => {
-    const ids = Array.from({ length: 20 }, (_, i) => `c${i}`)
-    const { manager, started } = setup({ credentials: ids, random: seeded(42), lifetimeS: 7200 })
-    await started()
-    const lifetime = 7200 * SECOND
-    const moments = new Set<number>()
-    for (const id of ids) {
-      const { expiresAt, nextRefreshAt } = manager.status(id)
-      const marginStart = expiresAt! - 0.2 * lifetime
-      expect(nextRefreshAt).toBeLessThanOrEqual(marginStart)
-      expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 0.02 * lifetime)
-      moments.add(nextRefreshAt!)
-    }
-    expect(moments.size).toBeGreaterThan(15)
-  })
-
-  it('keeps refreshing cycle after cycle, one mint per cycle', async () => {
-    const { manager, upstream, clock, started } = setup({ random: () => 0, lifetimeS: 3600 })
-    await started()
-    await clock.advance(10 * L)
-    // One mint every 0.8 L: at 0 and then 12 more within 10 L.
-    expect(upstream('ims').calls).toBe(1 + Math.floor(10 / 0.8))
-    expect(manager.peek('ims')?.accessToken).toBe(`ims-${upstream('ims').calls}`)
   })
 })
 

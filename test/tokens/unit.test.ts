@@ -1,16 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { MinTtlUnreachable } from '../../src/core/failure.js'
-import { closeAll, SECOND, setup, watch } from './harness.js'
-
-afterEach(closeAll)
-
-/** A started manager whose token `ims-1` (3600 s) is `ageMs` old. */
-async function withHeldToken(ageMs = 20 * SECOND, opts: Parameters<typeof setup>[0] = {}) {
-  const t = setup(opts)
-  await t.started()
-  await t.clock.advance(ageMs)
-  return t
-}
+import { describe, expect, it } from 'vitest'
+import { EPOCH } from '../helpers/manual-clock.js'
+import { MINUTE, SECOND, seeded, setup, watch, withHeldToken } from './harness.js'
 
 describe('single-flight', () => {
   it('100 concurrent get(big min_ttl) and refresh() share one pending mint and get the same token', async () => {
@@ -61,55 +51,6 @@ describe('single-flight', () => {
   })
 })
 
-describe('min_ttl', () => {
-  it('serves the held token without minting when it has at least min_ttl left', async () => {
-    const { manager, upstream, settled } = await withHeldToken(20 * SECOND)
-    // 3580 s left.
-    expect((await settled(manager.get('ims', 3580))).accessToken).toBe('ims-1')
-    expect((await settled(manager.get('ims', 0))).accessToken).toBe('ims-1')
-    expect(manager.peek('ims', 3580)?.accessToken).toBe('ims-1')
-    expect(manager.peek('ims', 3581)).toBeUndefined()
-    expect(upstream('ims').calls).toBe(1)
-  })
-
-  it('mints when min_ttl exceeds what is left and the held token is at least 10 s old', async () => {
-    const { manager, upstream, settled } = await withHeldToken(10 * SECOND)
-    const token = await settled(manager.get('ims', 3591))
-    expect(token.accessToken).toBe('ims-2')
-    expect(upstream('ims').calls).toBe(2)
-    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
-  })
-
-  it('answers MinTtlUnreachable without minting when the held token is under 10 s old', async () => {
-    const { manager, upstream, failure } = await withHeldToken(10 * SECOND - 1)
-    const err = await failure(manager.get('ims', 3595))
-    expect(err).toBeInstanceOf(MinTtlUnreachable)
-    expect(upstream('ims').calls).toBe(1)
-  })
-
-  it('mints once, then answers MinTtlUnreachable, for more than upstream grants (86400 of 86399)', async () => {
-    const { manager, upstream, clock, failure } = await withHeldToken(20 * SECOND, { lifetimeS: 86_399 })
-    expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
-    expect(upstream('ims').calls).toBe(2)
-    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
-
-    // Asking again at once changes nothing upstream.
-    for (let i = 0; i < 100; i++)
-      expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
-    await clock.advance(5 * SECOND)
-    expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
-    expect(upstream('ims').calls).toBe(2)
-  })
-
-  it('concurrent callers with an unreachable min_ttl share one mint', async () => {
-    const { manager, upstream, clock } = await withHeldToken(20 * SECOND, { lifetimeS: 86_399 })
-    const calls = Array.from({ length: 100 }, () => watch(manager.get('ims', 86_400)))
-    await clock.flush()
-    expect(upstream('ims').calls).toBe(2)
-    for (const c of calls) expect(c.error).toBeInstanceOf(MinTtlUnreachable)
-  })
-})
-
 describe('refresh with a rejected token (compare-and-swap)', () => {
   it('mints a new token when the rejected token is the current one', async () => {
     const { manager, upstream, settled } = await withHeldToken(SECOND)
@@ -156,5 +97,84 @@ describe('refresh debounce', () => {
     // The new token debounces in turn.
     for (let i = 0; i < 100; i++) expect((await settled(manager.refresh('ims'))).accessToken).toBe('ims-2')
     expect(upstream('ims').calls).toBe(2)
+  })
+})
+
+describe('background refresh', () => {
+  const L = 3600 * SECOND
+
+  it('with random() = 0 refreshes exactly when 20 % of the lifetime is left, no caller needed', async () => {
+    const { manager, upstream, clock, started } = setup({ random: () => 0, lifetimeS: 3600 })
+    await started()
+    const first = manager.status('ims')
+    expect(first.expiresAt).toBe(EPOCH + L)
+    expect(first.nextRefreshAt).toBe(EPOCH + L - 0.2 * L)
+
+    await clock.advanceTo(EPOCH + 0.8 * L - 1)
+    expect(upstream('ims').calls).toBe(1)
+    expect(manager.peek('ims')?.accessToken).toBe('ims-1')
+
+    await clock.advance(1)
+    expect(upstream('ims').calls).toBe(2)
+    expect(upstream('ims').callTimes[1]).toBe(EPOCH + 0.8 * L)
+    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
+    // The next cycle is armed from the new token.
+    expect(manager.status('ims').nextRefreshAt).toBe(EPOCH + 0.8 * L + 0.8 * L)
+  })
+
+  it('with random() close to 1 pulls the refresh forward by at most 2 % of the lifetime', async () => {
+    const { manager, upstream, clock, started } = setup({ random: () => 0.999, lifetimeS: 3600 })
+    await started()
+    const { expiresAt, nextRefreshAt } = manager.status('ims')
+    const marginStart = expiresAt! - 0.2 * L
+    expect(nextRefreshAt).toBeLessThan(marginStart)
+    expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 0.02 * L)
+    expect(nextRefreshAt).toBe(marginStart - Math.floor(0.999 * 0.02 * L))
+
+    await clock.advanceTo(nextRefreshAt! - 1)
+    expect(upstream('ims').calls).toBe(1)
+    await clock.advance(1)
+    expect(upstream('ims').calls).toBe(2)
+  })
+
+  it('caps the jitter at 5 minutes for long-lived tokens', async () => {
+    const { manager, clock, upstream, started } = setup({ random: () => 0.999, lifetimeS: 86_399 })
+    await started()
+    const lifetime = 86_399 * SECOND
+    const { expiresAt, nextRefreshAt } = manager.status('ims')
+    const marginStart = expiresAt! - 0.2 * lifetime
+    expect(0.02 * lifetime).toBeGreaterThan(5 * MINUTE)
+    expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 5 * MINUTE)
+    expect(nextRefreshAt).toBe(marginStart - Math.floor(0.999 * 5 * MINUTE))
+
+    await clock.advanceTo(nextRefreshAt! - 1)
+    expect(upstream('ims').calls).toBe(1)
+    await clock.advance(1)
+    expect(upstream('ims').calls).toBe(2)
+  })
+
+  it('spreads the refresh moments of many credentials inside the jitter window', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `c${i}`)
+    const { manager, started } = setup({ credentials: ids, random: seeded(42), lifetimeS: 7200 })
+    await started()
+    const lifetime = 7200 * SECOND
+    const moments = new Set<number>()
+    for (const id of ids) {
+      const { expiresAt, nextRefreshAt } = manager.status(id)
+      const marginStart = expiresAt! - 0.2 * lifetime
+      expect(nextRefreshAt).toBeLessThanOrEqual(marginStart)
+      expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 0.02 * lifetime)
+      moments.add(nextRefreshAt!)
+    }
+    expect(moments.size).toBeGreaterThan(15)
+  })
+
+  it('keeps refreshing cycle after cycle, one mint per cycle', async () => {
+    const { manager, upstream, clock, started } = setup({ random: () => 0, lifetimeS: 3600 })
+    await started()
+    await clock.advance(10 * L)
+    // One mint every 0.8 L: at 0 and then 12 more within 10 L.
+    expect(upstream('ims').calls).toBe(1 + Math.floor(10 / 0.8))
+    expect(manager.peek('ims')?.accessToken).toBe(`ims-${upstream('ims').calls}`)
   })
 })

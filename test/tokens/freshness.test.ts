@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest'
+import { MinTtlUnreachable, MintFailed } from '../../src/core/failure.js'
+import { errors, SECOND, setup, watch, withHeldToken } from './harness.js'
+
+describe('min_ttl', () => {
+  it('serves the held token without minting when it has at least min_ttl left', async () => {
+    const { manager, upstream, settled } = await withHeldToken(20 * SECOND)
+    // 3580 s left.
+    expect((await settled(manager.get('ims', 3580))).accessToken).toBe('ims-1')
+    expect((await settled(manager.get('ims', 0))).accessToken).toBe('ims-1')
+    expect(manager.peek('ims', 3580)?.accessToken).toBe('ims-1')
+    expect(manager.peek('ims', 3581)).toBeUndefined()
+    expect(upstream('ims').calls).toBe(1)
+  })
+
+  it('mints when min_ttl exceeds what is left and the held token is at least 10 s old', async () => {
+    const { manager, upstream, settled } = await withHeldToken(10 * SECOND)
+    const token = await settled(manager.get('ims', 3591))
+    expect(token.accessToken).toBe('ims-2')
+    expect(upstream('ims').calls).toBe(2)
+    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
+  })
+
+  it('answers MinTtlUnreachable without minting when the held token is under 10 s old', async () => {
+    const { manager, upstream, failure } = await withHeldToken(10 * SECOND - 1)
+    const err = await failure(manager.get('ims', 3595))
+    expect(err).toBeInstanceOf(MinTtlUnreachable)
+    expect(upstream('ims').calls).toBe(1)
+  })
+
+  it('mints once, then answers MinTtlUnreachable, for more than upstream grants (86400 of 86399)', async () => {
+    const { manager, upstream, clock, failure } = await withHeldToken(20 * SECOND, { lifetimeS: 86_399 })
+    expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
+    expect(upstream('ims').calls).toBe(2)
+    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
+
+    // Asking again at once changes nothing upstream.
+    for (let i = 0; i < 100; i++)
+      expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
+    await clock.advance(5 * SECOND)
+    expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
+    expect(upstream('ims').calls).toBe(2)
+  })
+
+  it('concurrent callers with an unreachable min_ttl share one mint', async () => {
+    const { manager, upstream, clock } = await withHeldToken(20 * SECOND, { lifetimeS: 86_399 })
+    const calls = Array.from({ length: 100 }, () => watch(manager.get('ims', 86_400)))
+    await clock.flush()
+    expect(upstream('ims').calls).toBe(2)
+    for (const c of calls) expect(c.error).toBeInstanceOf(MinTtlUnreachable)
+  })
+})
+
+describe('expiry: never an expired token', () => {
+  it('serves the held token by default while it meets min(60 s, 10 %), then fails rather than serve less', async () => {
+    const { manager, upstream, clock, started, settled, failure } = setup({ random: () => 0 })
+    await started()
+    upstream('ims').failWith(() => errors.unavailable())
+    const expiresAt = manager.status('ims').expiresAt!
+
+    // Background refreshes fail from 80 % of the lifetime on; callers are still served.
+    await clock.advanceTo(expiresAt - 60 * SECOND)
+    expect(upstream('ims').calls).toBeGreaterThan(1)
+    expect(manager.peek('ims')?.accessToken).toBe('ims-1')
+    expect((await settled(manager.get('ims'))).accessToken).toBe('ims-1')
+
+    await clock.advance(1)
+    expect(manager.peek('ims')).toBeUndefined()
+    const err = await failure(manager.get('ims'))
+    expect(err).toBeInstanceOf(MintFailed)
+    expect(err).toMatchObject({ kind: 'unavailable' })
+
+    // An explicit smaller min_ttl still gets the token while it has that much left…
+    expect((await settled(manager.get('ims', 30))).accessToken).toBe('ims-1')
+    // …but never once it has expired.
+    await clock.advanceTo(expiresAt)
+    expect(manager.peek('ims', 0)).toBeUndefined()
+    expect(await failure(manager.get('ims', 0))).toBeInstanceOf(MintFailed)
+    expect(await failure(manager.get('ims'))).toBeInstanceOf(MintFailed)
+    expect(manager.status('ims').state).toBe('failing')
+  })
+
+  it('uses 10 % of the lifetime as the default min_ttl for short-lived tokens', async () => {
+    const { manager, upstream, clock, started, settled, failure } = setup({ lifetimeS: 300 })
+    await started()
+    upstream('ims').failWith(() => errors.unavailable())
+    const expiresAt = manager.status('ims').expiresAt!
+    await clock.advanceTo(expiresAt - 30 * SECOND)
+    expect((await settled(manager.get('ims'))).accessToken).toBe('ims-1')
+    await clock.advance(1)
+    expect(manager.peek('ims')).toBeUndefined()
+    expect(await failure(manager.get('ims'))).toBeInstanceOf(MintFailed)
+  })
+
+  it('an explicit min_ttl above what is left mints, and a failed mint rejects instead of serving the held token', async () => {
+    const { manager, upstream, clock, settled, failure } = await withHeldToken(20 * SECOND, {
+      random: () => 0,
+    })
+    upstream('ims').failWith(() => errors.unavailable())
+    const remainingS = (manager.status('ims').expiresAt! - clock.now()) / SECOND
+
+    const err = await failure(manager.get('ims', remainingS + 1))
+    expect(err).toBeInstanceOf(MintFailed)
+    expect(err).toMatchObject({ kind: 'unavailable' })
+    expect(upstream('ims').calls).toBe(1 + 3)
+    // The default still serves it: it meets the default min_ttl.
+    expect((await settled(manager.get('ims'))).accessToken).toBe('ims-1')
+  })
+})
