@@ -4,12 +4,10 @@ import createError from '@fastify/error'
  * Every error a caller can see: a stable code and status each. The central error handler
  * (error-handler.ts) maps anything else onto these, so the spec's error shape is the only shape.
  */
+const SEND_A_KEY = 'Send a valid client key as "Authorization: Bearer <key>"'
+
 export const BadRequest = createError('BAD_REQUEST', '%s', 400)
-export const Unauthenticated = createError(
-  'UNAUTHENTICATED',
-  'Send a valid client key as "Authorization: Bearer <key>"',
-  401,
-)
+export const Unauthenticated = createError('UNAUTHENTICATED', SEND_A_KEY, 401)
 export const Forbidden = createError('FORBIDDEN', '%s', 403)
 export const CredentialNotFound = createError('CREDENTIAL_NOT_FOUND', 'No credential is named "%s"', 404)
 export const RouteNotFound = createError('NOT_FOUND', 'No route %s %s', 404)

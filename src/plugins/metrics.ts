@@ -31,32 +31,32 @@ async function metricsPlugin(fastify: FastifyInstance) {
     buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   })
-  new Gauge({
-    name: 'token_broker_token_remaining_seconds',
-    help: 'Remaining lifetime of the token held for each credential (0 when none is held)',
-    labelNames: ['credential'] as const,
-    registers: [registry],
-    collect() {
-      this.reset()
-      const now = fastify.clock.now()
-      for (const id of fastify.tokens.ids()) {
-        const { expiresAt } = fastify.tokens.status(id)
-        this.set({ credential: id }, expiresAt === undefined ? 0 : Math.max(0, (expiresAt - now) / 1000))
-      }
+  /** A gauge with one series per credential, read from the token manager at scrape time. */
+  const perCredential = (name: string, help: string, value: (id: string, now: number) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['credential'] as const,
+      registers: [registry],
+      collect() {
+        this.reset()
+        const now = fastify.clock.now()
+        for (const id of fastify.tokens.ids()) this.set({ credential: id }, value(id, now))
+      },
+    })
+  perCredential(
+    'token_broker_token_remaining_seconds',
+    'Remaining lifetime of the token held for each credential (0 when none is held)',
+    (id, now) => {
+      const { expiresAt } = fastify.tokens.status(id)
+      return expiresAt === undefined ? 0 : Math.max(0, (expiresAt - now) / 1000)
     },
-  })
-  new Gauge({
-    name: 'token_broker_credential_failing',
-    help: '1 when the last attempt to get a token for the credential failed',
-    labelNames: ['credential'] as const,
-    registers: [registry],
-    collect() {
-      this.reset()
-      for (const id of fastify.tokens.ids()) {
-        this.set({ credential: id }, fastify.tokens.status(id).state === 'failing' ? 1 : 0)
-      }
-    },
-  })
+  )
+  perCredential(
+    'token_broker_credential_failing',
+    '1 when the last attempt to get a token for the credential failed',
+    (id) => (fastify.tokens.status(id).state === 'failing' ? 1 : 0),
+  )
   new Gauge({
     name: 'token_broker_store_up',
     help: '1 when the token store is reachable (always 1 for the in-memory store)',

@@ -1,30 +1,21 @@
 import type { EqpCredential } from '../core/credential.js'
 import type { Grant, Mint } from '../core/grant.js'
-import { postForJson, type UpstreamDeps } from './http.js'
+import { tokenEndpoint, type UpstreamDeps } from './http.js'
 import { AnswerReader } from './validate.js'
 
 const LABEL = 'EQP'
+const endpoint = tokenEndpoint(LABEL, readEqpGrant)
 
 /** Adobe Commerce Marketplace (EQP) session grant: `POST {baseUrl}/rest/v1/app/session/token`. */
 export function createEqpMint(cred: EqpCredential, deps: UpstreamDeps): Mint {
-  const url = `${cred.baseUrl}/rest/v1/app/session/token`
   // Built once per credential: neither the header nor the body ever changes.
   const authorization = `Basic ${Buffer.from(`${cred.appId}:${cred.appSecret}`, 'utf8').toString('base64')}`
-  const body = JSON.stringify({ grant_type: 'session', expires_in: cred.expiresIn })
-  return async (signal) => {
-    const answer = await postForJson(
-      {
-        label: LABEL,
-        url,
-        headers: { authorization, 'content-type': 'application/json' },
-        body,
-        redact: [cred.appSecret],
-      },
-      deps,
-      signal,
-    )
-    return readEqpGrant(answer)
-  }
+  return endpoint(deps, {
+    url: `${cred.baseUrl}/rest/v1/app/session/token`,
+    headers: { authorization, 'content-type': 'application/json' },
+    body: JSON.stringify({ grant_type: 'session', expires_in: cred.expiresIn }),
+    redact: [cred.appSecret],
+  })
 }
 
 export function readEqpGrant(answer: unknown): Grant {

@@ -1,5 +1,6 @@
 import { type Dispatcher, request } from 'undici'
 import { UpstreamError } from '../core/failure.js'
+import type { Grant, Mint } from '../core/grant.js'
 
 /** What every mint needs to talk to upstream. */
 export interface UpstreamDeps {
@@ -16,6 +17,16 @@ export interface TokenPost {
   readonly body: string
   /** Strings that must never reach an error message even if upstream echoes them (the secret). */
   readonly redact: readonly string[]
+}
+
+/**
+ * An upstream's token endpoint: `label` names it in messages, `read` validates its answers. Gives,
+ * per credential, the upstream attempt that posts that credential's request.
+ */
+export function tokenEndpoint(label: string, read: (answer: unknown) => Grant) {
+  return (deps: UpstreamDeps, request: Omit<TokenPost, 'label'>): Mint =>
+    async (signal) =>
+      read(await postForJson({ label, ...request }, deps, signal))
 }
 
 /** A token answer is a few hundred bytes; anything far larger is not a token answer. */
