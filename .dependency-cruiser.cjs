@@ -31,16 +31,17 @@ module.exports = {
       to: { path: '^src/', pathNot: ['^src/core/', '^src/$1/'] },
     },
     {
-      name: 'nothing-imports-the-top',
-      comment: 'app.ts and server.ts are the top; plugins are imported by app.ts only.',
+      name: 'only-the-wiring-imports-plugins',
+      comment: 'Plugins are the wiring layer: imported by app.ts and by each other, never by what they wire.',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/(app|server)\\.ts$' },
-      to: { path: '^src/(app\\.ts|server\\.ts|plugins/)' },
+      from: { path: '^src/', pathNot: '^src/(app\\.ts|plugins/)' },
+      to: { path: '^src/plugins/' },
     },
     {
-      name: 'plugins-do-not-import-the-top',
+      name: 'nothing-imports-the-top',
+      comment: 'app.ts builds the app; server.ts is the process. Only server.ts imports app.ts.',
       severity: 'error',
-      from: { path: '^src/plugins/' },
+      from: { path: '^src/', pathNot: '^src/server\\.ts$' },
       to: { path: '^src/(app|server)\\.ts$' },
     },
     {
