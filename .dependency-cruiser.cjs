@@ -1,5 +1,5 @@
 /**
- * One direction of imports (the layout is described in docs/architecture):
+ * One direction of imports:
  *   core  <-  tokens  <-  plugins  <-  app, server
  *   core  <-  adapters (config, upstreams, store, http, log)  <-  plugins
  * The simulator is a development tool outside the production graph.
