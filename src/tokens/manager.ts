@@ -112,7 +112,7 @@ export function createTokenManager(opts: TokenManagerOptions) {
     },
 
     /** A token with at least `minTtlS` seconds left, minting one first if the held token has less. */
-    get(id: string, minTtlS?: number): Promise<Token> {
+    async get(id: string, minTtlS?: number): Promise<Token> {
       return unitOf(id).get(minTtlS)
     },
 
@@ -120,7 +120,7 @@ export function createTokenManager(opts: TokenManagerOptions) {
      * A fresh token. With `rejectedToken`: if it is no longer current, the current one (no mint).
      * Without: a token minted within the last 10 s is fresh enough (debounce).
      */
-    refresh(id: string, rejectedToken?: string): Promise<Token> {
+    async refresh(id: string, rejectedToken?: string): Promise<Token> {
       return unitOf(id).refresh(rejectedToken)
     },
 

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js'
 import type { Credential } from '../core/credential.js'
-import { type LastError, MinTtlUnreachable, MintFailed } from '../core/failure.js'
+import { type LastError, MintFailed } from '../core/failure.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
 import { marginStart, refreshAt } from '../core/schedule.js'
@@ -9,8 +9,9 @@ import { fingerprint, type Token } from '../core/token.js'
 import { type ManagerEvents, mintWithRetries } from './attempts.js'
 import { afterFailure, asUpstreamError, brakeAfter, type Failing } from './brake.js'
 import { BrakeInForce, coordinate, ShuttingDown } from './coordinator.js'
-import { isFresh, meets, remainingMs } from './freshness.js'
+import { meets, remainingMs } from './freshness.js'
 import type { Notices } from './notices.js'
+import { type Accept, getToken, refreshToken, type Serving } from './serving.js'
 
 const LOCK_POLL_MS = 250
 const MIN_REFRESH_INTERVAL_MS = 1_000
@@ -42,8 +43,6 @@ export interface UnitDeps {
   /** True once drain() was called: no more background refreshes. */
   draining: () => boolean
 }
-
-type Accept = (token: Token) => boolean
 
 /**
  * One credential: its token, refresh timer, in-flight mint, failure brake and last error. Each
@@ -210,6 +209,8 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     return worthAnother(token) ? obtain(accept) : token
   }
 
+  const serving: Serving = { held: () => held?.token, obtain: obtainAccepted, now }
+
   return {
     get credential(): Credential {
       return settings.credential
@@ -221,33 +222,11 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
       return token && meets(token, minTtlS, clock.now()) ? token : undefined
     },
 
-    async get(minTtlS: number | undefined): Promise<Token> {
-      const token = held?.token
-      if (token && meets(token, minTtlS, now())) return token
-      if (token && isFresh(token, now())) throw unreachable(minTtlS)
-      const accept = (t: Token) => meets(t, minTtlS, now())
-      let got: Token
-      try {
-        got = await obtainAccepted(accept, (t) => !accept(t) && !isFresh(t, now()))
-      } catch (err) {
-        const current = held?.token
-        if (minTtlS === undefined && current && meets(current, undefined, now())) return current
-        throw err
-      }
-      if (!accept(got)) throw unreachable(minTtlS)
-      return got
-    },
+    /** A token with at least `minTtlS` seconds left, minting one first if the held token has less. */
+    get: (minTtlS: number | undefined): Promise<Token> => getToken(serving, minTtlS),
 
-    async refresh(rejectedToken: string | undefined): Promise<Token> {
-      const token = held?.token
-      const alive = (t: Token) => remainingMs(t, now()) > 0
-      if (rejectedToken !== undefined) {
-        if (token && token.accessToken !== rejectedToken && alive(token)) return token
-        return obtainAccepted((t) => t.accessToken !== rejectedToken && alive(t))
-      }
-      if (token && isFresh(token, now()) && alive(token)) return token
-      return obtainAccepted((t) => isFresh(t, now()) && alive(t))
-    },
+    /** A fresh token, or the current one when `rejectedToken` is no longer current. */
+    refresh: (rejectedToken: string | undefined): Promise<Token> => refreshToken(serving, rejectedToken),
 
     status(): CredentialStatus {
       const token = held?.token
@@ -324,11 +303,3 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
 }
 
 export type CredentialUnit = ReturnType<typeof createCredentialUnit>
-
-function unreachable(minTtlS: number | undefined): MinTtlUnreachable {
-  return new MinTtlUnreachable(
-    minTtlS === undefined
-      ? 'the held token is as fresh as upstream grants, yet shorter than the default min_ttl'
-      : `no token upstream grants can have ${minTtlS} seconds left`,
-  )
-}

@@ -1,55 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { MinTtlUnreachable, MintFailed } from '../../src/core/failure.js'
-import { errors, SECOND, setup, watch, withHeldToken } from './harness.js'
-
-describe('min_ttl', () => {
-  it('serves the held token without minting when it has at least min_ttl left', async () => {
-    const { manager, upstream, settled } = await withHeldToken(20 * SECOND)
-    // 3580 s left.
-    expect((await settled(manager.get('ims', 3580))).accessToken).toBe('ims-1')
-    expect((await settled(manager.get('ims', 0))).accessToken).toBe('ims-1')
-    expect(manager.peek('ims', 3580)?.accessToken).toBe('ims-1')
-    expect(manager.peek('ims', 3581)).toBeUndefined()
-    expect(upstream('ims').calls).toBe(1)
-  })
-
-  it('mints when min_ttl exceeds what is left and the held token is at least 10 s old', async () => {
-    const { manager, upstream, settled } = await withHeldToken(10 * SECOND)
-    const token = await settled(manager.get('ims', 3591))
-    expect(token.accessToken).toBe('ims-2')
-    expect(upstream('ims').calls).toBe(2)
-    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
-  })
-
-  it('answers MinTtlUnreachable without minting when the held token is under 10 s old', async () => {
-    const { manager, upstream, failure } = await withHeldToken(10 * SECOND - 1)
-    const err = await failure(manager.get('ims', 3595))
-    expect(err).toBeInstanceOf(MinTtlUnreachable)
-    expect(upstream('ims').calls).toBe(1)
-  })
-
-  it('mints once, then answers MinTtlUnreachable, for more than upstream grants (86400 of 86399)', async () => {
-    const { manager, upstream, clock, failure } = await withHeldToken(20 * SECOND, { lifetimeS: 86_399 })
-    expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
-    expect(upstream('ims').calls).toBe(2)
-    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
-
-    // Asking again at once changes nothing upstream.
-    for (let i = 0; i < 100; i++)
-      expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
-    await clock.advance(5 * SECOND)
-    expect(await failure(manager.get('ims', 86_400))).toBeInstanceOf(MinTtlUnreachable)
-    expect(upstream('ims').calls).toBe(2)
-  })
-
-  it('concurrent callers with an unreachable min_ttl share one mint', async () => {
-    const { manager, upstream, clock } = await withHeldToken(20 * SECOND, { lifetimeS: 86_399 })
-    const calls = Array.from({ length: 100 }, () => watch(manager.get('ims', 86_400)))
-    await clock.flush()
-    expect(upstream('ims').calls).toBe(2)
-    for (const c of calls) expect(c.error).toBeInstanceOf(MinTtlUnreachable)
-  })
-})
+import { MintFailed } from '../../src/core/failure.js'
+import { errors, SECOND, setup, withHeldToken } from './harness.js'
 
 describe('expiry: never an expired token', () => {
   it('serves the held token by default while it meets min(60 s, 10 %), then fails rather than serve less', async () => {

@@ -51,55 +51,6 @@ describe('single-flight', () => {
   })
 })
 
-describe('refresh with a rejected token (compare-and-swap)', () => {
-  it('mints a new token when the rejected token is the current one', async () => {
-    const { manager, upstream, settled } = await withHeldToken(SECOND)
-    const token = await settled(manager.refresh('ims', 'ims-1'))
-    expect(token.accessToken).toBe('ims-2')
-    expect(upstream('ims').calls).toBe(2)
-  })
-
-  it('returns the current token and mints nothing when the rejected token is an older one', async () => {
-    const { manager, upstream, settled } = await withHeldToken(SECOND)
-    await settled(manager.refresh('ims', 'ims-1'))
-    const again = await settled(manager.refresh('ims', 'ims-1'))
-    expect(again.accessToken).toBe('ims-2')
-    expect((await settled(manager.refresh('ims', 'some-token-from-long-ago'))).accessToken).toBe('ims-2')
-    expect(upstream('ims').calls).toBe(2)
-  })
-
-  it('300 concurrent refreshes of the same rejected token make exactly one mint and all get its token', async () => {
-    const { manager, upstream, clock, settled } = await withHeldToken(SECOND)
-    const held = upstream('ims').hold()
-    const calls = Array.from({ length: 300 }, () => watch(manager.refresh('ims', 'ims-1')))
-    await clock.flush()
-    expect(upstream('ims').calls).toBe(2)
-    held.grant()
-    await clock.flush()
-    expect(upstream('ims').calls).toBe(2)
-    for (const c of calls) expect(c.value?.accessToken).toBe('ims-2')
-    // Latecomers holding the same rejected token get the new one, no mint.
-    expect((await settled(manager.refresh('ims', 'ims-1'))).accessToken).toBe('ims-2')
-    expect(upstream('ims').calls).toBe(2)
-  })
-})
-
-describe('refresh debounce', () => {
-  it('without a rejected token, returns the token minted within the last 10 s, then mints after', async () => {
-    const { manager, upstream, clock, settled } = await withHeldToken(0)
-    await clock.advance(10 * SECOND - 1)
-    expect((await settled(manager.refresh('ims'))).accessToken).toBe('ims-1')
-    expect(upstream('ims').calls).toBe(1)
-
-    await clock.advance(1)
-    expect((await settled(manager.refresh('ims'))).accessToken).toBe('ims-2')
-    expect(upstream('ims').calls).toBe(2)
-    // The new token debounces in turn.
-    for (let i = 0; i < 100; i++) expect((await settled(manager.refresh('ims'))).accessToken).toBe('ims-2')
-    expect(upstream('ims').calls).toBe(2)
-  })
-})
-
 describe('background refresh', () => {
   const L = 3600 * SECOND
 
