@@ -23,7 +23,11 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
     credentials: fastify.broker.config.credentials.values(),
     store: fastify.store,
     mintFor: (credential) =>
-      createMint(credential, { dispatcher: fastify.dispatcher, timeoutMs: config.UPSTREAM_TIMEOUT_MS }),
+      createMint(credential, {
+        dispatcher: fastify.dispatcher,
+        timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+        clock: opts.clock ?? systemClock,
+      }),
     log: fastify.log.child({ component: 'tokens' }),
     refreshMargin: config.REFRESH_MARGIN,
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,

@@ -1,4 +1,5 @@
 import { type Dispatcher, request } from 'undici'
+import { type Clock, systemClock } from '../core/clock.js'
 import { UpstreamError } from '../core/failure.js'
 import type { Grant, Mint } from '../core/grant.js'
 
@@ -7,6 +8,8 @@ export interface UpstreamDeps {
   readonly dispatcher: Dispatcher
   /** Bound on one whole attempt: connect, headers and body. */
   readonly timeoutMs: number
+  /** Reads HTTP-date Retry-After values against it; the system clock unless a test drives time. */
+  readonly clock?: Clock
 }
 
 export interface TokenPost {
@@ -88,7 +91,7 @@ export async function postForJson(
       status,
     })
   }
-  const retryAfterMs = parseRetryAfter(res.headers['retry-after'])
+  const retryAfterMs = parseRetryAfter(res.headers['retry-after'], (deps.clock ?? systemClock).now())
   throw new UpstreamError('unavailable', `${post.label} token endpoint unavailable (HTTP ${status})`, {
     status,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -176,10 +179,7 @@ export function upstreamErrorCode(text: string | undefined, redact: readonly str
 }
 
 /** Retry-After as delta-seconds or HTTP-date, in ms, capped at one hour; undefined when absent or garbage. */
-export function parseRetryAfter(
-  value: string | string[] | undefined,
-  now: number = Date.now(),
-): number | undefined {
+export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
   const raw = (Array.isArray(value) ? value[0] : value)?.trim()
   if (raw === undefined || raw === '') return undefined
   let ms: number

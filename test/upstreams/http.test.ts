@@ -4,6 +4,7 @@ import { Agent, MockAgent } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { UpstreamError } from '../../src/core/failure.js'
 import { MAX_BODY_BYTES, parseRetryAfter, postForJson, upstreamErrorCode } from '../../src/upstreams/http.js'
+import { createManualClock } from '../helpers/manual-clock.js'
 
 const ORIGIN = 'https://upstream.example'
 const post = (url = `${ORIGIN}/token`) => ({
@@ -130,6 +131,18 @@ describe('postForJson classification', () => {
     expect(limited.retryAfterMs).toBe(30_000)
     const garbage = await failure(postForJson(post(), { dispatcher: agent, timeoutMs: 1000 }))
     expect(garbage.retryAfterMs).toBeUndefined()
+  })
+
+  it('reads an HTTP-date Retry-After against the clock it is given', async () => {
+    const agent = mock()
+    const at = Date.parse('2026-01-01T00:00:00Z')
+    agent
+      .get(ORIGIN)
+      .intercept({ path: '/token', method: 'POST' })
+      .reply(503, '', { headers: { 'retry-after': 'Thu, 01 Jan 2026 00:00:45 GMT' } })
+    const clock = createManualClock(at)
+    const err = await failure(postForJson(post(), { dispatcher: agent, timeoutMs: 1000, clock }))
+    expect(err.retryAfterMs).toBe(45_000)
   })
 
   it('a 2xx that is not JSON, or too large, is malformed', async () => {
