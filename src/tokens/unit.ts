@@ -44,6 +44,12 @@ export interface UnitDeps {
   draining: () => boolean
 }
 
+interface Held {
+  readonly token: Token
+  readonly refreshedAt: number
+  readonly unsaved: boolean
+}
+
 /**
  * One credential: its token, refresh timer, in-flight mint, failure brake and last error. Each
  * piece of state has one writer (the function named beside it).
@@ -52,8 +58,8 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   const { store, clock, log, signal } = deps
   /** Written by configure(). */
   let settings = { credential: initial, mint: deps.mintFor(initial) }
-  /** Written by hold() and markSaved(). `unsaved`: the store missed it; written back when it returns. */
-  let held: { token: Token; refreshedAt: number; unsaved: boolean } | undefined
+  /** Written by setHeld(). `unsaved`: the store missed it; written back when it returns. */
+  let held: Held | undefined
   /** Written by setFailing(). */
   let failing: Failing | undefined
   /** Written by arm(). */
@@ -75,14 +81,18 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     failing = next
   }
 
+  function setHeld(next: Held): void {
+    held = next
+  }
+
   function markSaved(token: Token): void {
-    if (held?.token === token) held = { ...held, unsaved: false }
+    if (held?.token === token) setHeld({ ...held, unsaved: false })
   }
 
   /** Holds `token` unless an equal or later one is already held. Always re-arms the refresh timer. */
   function hold(token: Token, source: 'minted' | 'store', saved = true): void {
     if (!held || token.mintedAt > held.token.mintedAt) {
-      held = { token, refreshedAt: now(), unsaved: !saved }
+      setHeld({ token, refreshedAt: now(), unsaved: !saved })
       setFailing(undefined)
       if (source === 'store') {
         log.debug({ credential: id, token: fingerprint(token.accessToken) }, 'took token from store')
