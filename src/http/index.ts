@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { parseTrustProxy } from '../config/network.js'
 import type { Client } from '../core/credential.js'
 import { authenticate } from './auth.js'
 import { guardConnections } from './connections.js'
@@ -47,7 +46,7 @@ async function http(fastify: FastifyInstance) {
     'connections',
     guardConnections(fastify.server, {
       allowed: (ip) => fastify.broker.allowed(ip),
-      atConnect: parseTrustProxy(fastify.config.TRUST_PROXY) === false,
+      atConnect: !fastify.broker.behindProxy,
       log: fastify.log,
     }),
   )

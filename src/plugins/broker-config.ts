@@ -12,6 +12,8 @@ export interface BrokerState {
   config: BrokerConfig
   /** Whether a source address may call the broker (ALLOWED_CIDRS). */
   allowed: AddressCheck
+  /** TRUST_PROXY names a proxy in front: the caller's address is known per request, not at connect. */
+  behindProxy: boolean
 }
 
 declare module 'fastify' {
@@ -42,14 +44,14 @@ async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions)
   }
   const allowed = parseAllowedCidrs(env.ALLOWED_CIDRS)
   // server.ts reads TRUST_PROXY before Fastify exists; refuse a bad value here too, for every embedder.
-  parseTrustProxy(env.TRUST_PROXY)
+  const behindProxy = parseTrustProxy(env.TRUST_PROXY) !== false
   const config = await loadBrokerConfig({
     path: env.BROKER_CONFIG,
     env: opts.env,
     allowInsecureUpstream: env.ALLOW_INSECURE_UPSTREAM,
   })
   logConfigWarnings(fastify.log.child({ component: 'config' }), config)
-  fastify.decorate('broker', { config, allowed })
+  fastify.decorate('broker', { config, allowed, behindProxy })
 }
 
 export default fp(brokerConfig, { name: 'broker-config', dependencies: ['@fastify/env'] })
