@@ -2,7 +2,7 @@ import createError from '@fastify/error'
 
 /**
  * Every error a caller can see: a stable code and status each. The central error handler
- * (error-handler.ts) maps anything else onto these, so the spec's error shape is the only shape.
+ * (error-handler.ts) maps anything else onto these, so the documented error shape is the only shape.
  */
 const SEND_A_KEY = 'Send a valid client key as "Authorization: Bearer <key>"'
 
