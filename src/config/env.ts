@@ -17,6 +17,7 @@ export const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^\\s]+$' })),
   REDIS_KEY_PREFIX: Type.String({ minLength: 1, maxLength: 200, default: 'token-broker:' }),
   TOKEN_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  TOKEN_ENCRYPTION_OLD_KEYS: Type.Optional(Type.String({ minLength: 1 })),
   ALLOWED_CIDRS: Type.String({ minLength: 1, default: DEFAULT_ALLOWED_CIDRS }),
   TRUST_PROXY: Type.String({ minLength: 1, default: 'false' }),
   REFRESH_MARGIN: Type.Number({ exclusiveMinimum: 0, maximum: 0.9, default: 0.2 }),

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+
 export type CredentialType = 'ims' | 'eqp'
 
 interface CredentialBase {
@@ -32,6 +34,17 @@ export interface EqpCredential extends CredentialBase {
 }
 
 export type Credential = ImsCredential | EqpCredential
+
+/**
+ * A digest of everything a credential mints with (secrets included), equal on replicas with equal
+ * settings; stored with tokens for the generation fence, never logged.
+ */
+export const settingsDigest = (credential: Credential): string =>
+  createHash('sha256').update(JSON.stringify(credential)).digest('base64url').slice(0, 22)
+
+/** The credential's secrets in the file's order, first preferred. */
+export const secretsOf = (credential: Credential): readonly string[] =>
+  credential.type === 'ims' ? credential.clientSecrets : credential.appSecrets
 
 export interface Client {
   readonly id: string

@@ -6,5 +6,8 @@ export interface Grant {
   expiresIn: number
 }
 
-/** One upstream attempt for one credential: no retries (the token manager owns retry policy). */
-export type Mint = (signal?: AbortSignal) => Promise<Grant>
+/**
+ * One upstream attempt for one credential with its `secret`-th secret (0-based, in the file's order):
+ * no retries and no fallback to another secret (the token manager owns that policy).
+ */
+export type Mint = (secret: number, signal?: AbortSignal) => Promise<Grant>

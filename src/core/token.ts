@@ -9,6 +9,28 @@ export interface Token {
   readonly expiresAt: number
   /** When the broker received it from upstream; orders tokens fleet-wide (the write fence). */
   readonly mintedAt: number
+  /** Which settings minted it; absent on tokens stored by earlier releases. */
+  readonly generation?: Generation
+}
+
+/**
+ * The settings a token was minted with, for the generation fence (docs/fleet.md): a token whose
+ * mint started before the settings of the stored token took effect never replaces it.
+ */
+export interface Generation {
+  /** A digest of the credential's settings (secrets included), equal on replicas with equal settings. */
+  readonly settings: string
+  /** Epoch ms since when the minting replica used these settings (its start or last reload). */
+  readonly since: number
+  /** Epoch ms the mint started. */
+  readonly startedAt: number
+}
+
+/** Whether a write of `next` may replace `stored`: minted later, and not begun under older settings. */
+export function replaces(next: Token, stored: Token): boolean {
+  if (stored.mintedAt >= next.mintedAt) return false
+  const since = stored.generation?.since ?? 0
+  return (next.generation?.startedAt ?? next.mintedAt) >= since
 }
 
 export const lifetimeMs = (token: Token): number => token.expiresAt - token.mintedAt

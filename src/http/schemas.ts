@@ -266,7 +266,19 @@ const readiness = <T extends string>(statuses: readonly T[], description: string
       credentials: Type.Record(
         Type.String(),
         Type.Object(
-          { state: CredentialState, expires_at: Instant, last_error: LastError },
+          {
+            state: CredentialState,
+            expires_at: Instant,
+            last_error: LastError,
+            secret: Type.Integer({
+              minimum: 0,
+              maximum: 4,
+              description:
+                "The 0-based index of the secret in use in the credential's list (`clientSecret`, " +
+                '`appSecret`). Above 0: the preferred secret was refused and a later one works, a ' +
+                'rotation is half done. Back to 0 on the next reload.',
+            }),
+          },
           { additionalProperties: false },
         ),
         { description: 'Every configured credential, by id.' },

@@ -5,7 +5,7 @@ import { ConfigError } from '../config/errors.js'
 import { type AddressCheck, parseAllowedCidrs, parseTrustProxy } from '../config/network.js'
 import type { EnvSource } from '../config/secrets.js'
 import type { BrokerConfig } from '../core/credential.js'
-import { parseEncryptionKey } from '../store/crypto.js'
+import { parseEncryptionKey, parseOldKeys } from '../store/crypto.js'
 
 export interface BrokerState {
   /** The credentials and clients in force; replaced whole on reload. */
@@ -40,6 +40,17 @@ async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions)
       parseEncryptionKey(env.TOKEN_ENCRYPTION_KEY)
     } catch (err) {
       throw new ConfigError(`TOKEN_ENCRYPTION_KEY ${(err as Error).message}`)
+    }
+  }
+  if (env.TOKEN_ENCRYPTION_OLD_KEYS !== undefined) {
+    // Old keys only open values: without a current key to seal with, they have nothing to do.
+    if (env.TOKEN_ENCRYPTION_KEY === undefined) {
+      throw new ConfigError('TOKEN_ENCRYPTION_OLD_KEYS needs TOKEN_ENCRYPTION_KEY (the key that seals)')
+    }
+    try {
+      parseOldKeys(env.TOKEN_ENCRYPTION_OLD_KEYS)
+    } catch (err) {
+      throw new ConfigError(`TOKEN_ENCRYPTION_OLD_KEYS ${(err as Error).message}`)
     }
   }
   const allowed = parseAllowedCidrs(env.ALLOWED_CIDRS)

@@ -57,6 +57,11 @@ async function metricsPlugin(fastify: FastifyInstance) {
     '1 when the last attempt to get a token for the credential failed',
     (id) => (fastify.tokens.status(id).state === 'failing' ? 1 : 0),
   )
+  perCredential(
+    'token_broker_credential_secret_index',
+    'The 0-based index of the secret in use for each credential (above 0: a rotation is half done)',
+    (id) => fastify.tokens.status(id).secret,
+  )
   new Gauge({
     name: 'token_broker_store_up',
     help: '1 when the token store is reachable (always 1 for the in-memory store)',

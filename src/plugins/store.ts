@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { Env } from '../config/env.js'
 import type { Clock } from '../core/clock.js'
 import type { TokenStore } from '../core/store.js'
-import { parseEncryptionKey } from '../store/crypto.js'
+import { parseEncryptionKey, parseOldKeys } from '../store/crypto.js'
 import { createMemoryStore } from '../store/memory.js'
 
 declare module 'fastify' {
@@ -18,7 +18,10 @@ export interface StorePluginOptions {
 
 /** Decorates `fastify.store`: Redis when REDIS_URL is set, else an in-memory store (one replica). */
 const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts) => {
-  const config: Pick<Env, 'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'TOKEN_ENCRYPTION_KEY'> = fastify.config
+  const config: Pick<
+    Env,
+    'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'TOKEN_ENCRYPTION_KEY' | 'TOKEN_ENCRYPTION_OLD_KEYS'
+  > = fastify.config
   const log = fastify.log.child({ component: 'store' })
   let store: TokenStore
   if (!config.REDIS_URL) {
@@ -38,6 +41,9 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
       url: config.REDIS_URL,
       keyPrefix: config.REDIS_KEY_PREFIX,
       encryptionKey,
+      oldEncryptionKeys: config.TOKEN_ENCRYPTION_OLD_KEYS
+        ? parseOldKeys(config.TOKEN_ENCRYPTION_OLD_KEYS)
+        : [],
       log,
       clock: opts.clock,
     })

@@ -13,6 +13,8 @@ export interface Behaviour {
   status?: number
   /** How the protected resources treat this id's tokens: 'unauthorized' answers 401 to every one. */
   resource?: 'ok' | 'unauthorized'
+  /** Secrets refused for this id (as a deleted client secret is), whatever else is accepted. */
+  refuse?: string[]
 }
 
 export type Mode = Behaviour['mode']
@@ -51,10 +53,8 @@ const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.is
  */
 export function parseBehaveRequest(body: unknown): { id: string; behaviour: Partial<Behaviour> } | string {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'body must be a JSON object'
-  const { id, mode, retryAfter, malformed, expiresIn, latencyMs, status, resource, ...rest } = body as Record<
-    string,
-    unknown
-  >
+  const { id, mode, retryAfter, malformed, expiresIn, latencyMs, status, resource, refuse, ...rest } =
+    body as Record<string, unknown>
   const unknown = Object.keys(rest)
   if (unknown.length > 0) return `unknown field ${JSON.stringify(unknown[0])}`
   if (typeof id !== 'string' || id === '') return 'id must be a non-empty string'
@@ -92,6 +92,12 @@ export function parseBehaveRequest(body: unknown): { id: string; behaviour: Part
   if (resource !== undefined) {
     if (resource !== 'ok' && resource !== 'unauthorized') return 'resource must be ok or unauthorized'
     b.resource = resource
+  }
+  if (refuse !== undefined) {
+    if (!Array.isArray(refuse) || !refuse.every((s) => typeof s === 'string')) {
+      return 'refuse must be an array of strings'
+    }
+    b.refuse = refuse as string[]
   }
   return { id, behaviour: b }
 }

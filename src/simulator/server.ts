@@ -17,8 +17,13 @@ import { createTokenRegistry, resourceAnswer } from './resources.js'
 export type { Behaviour, MalformedKind } from './behaviour.js'
 
 export interface SimulatorOptions {
-  /** Expected secret per id. When absent, any non-empty secret is accepted. */
-  secrets?: Record<string, string> | ((id: string) => string | undefined)
+  /**
+   * Expected secret per id, or several (Adobe lets a client hold two during a rotation). When absent,
+   * any non-empty secret is accepted.
+   */
+  secrets?:
+    | Record<string, string | readonly string[]>
+    | ((id: string) => string | readonly string[] | undefined)
   /** The clock tokens expire by (epoch ms); default Date.now. */
   now?: () => number
 }
@@ -99,14 +104,16 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
   let baseUrl: string | undefined
   let closing = false
 
-  const expectedSecret = (id: string): string | undefined => {
+  const expectedSecret = (id: string): string | readonly string[] | undefined => {
     const s = opts.secrets
     if (typeof s === 'function') return s(id)
     return s !== undefined && Object.hasOwn(s, id) ? s[id] : undefined
   }
   const secretOk = (id: string, secret: string): boolean =>
     // Plain comparison is fine here: this is a test double, not a place secrets need protecting.
-    opts.secrets === undefined ? secret !== '' : secret !== '' && expectedSecret(id) === secret
+    opts.secrets === undefined
+      ? secret !== ''
+      : secret !== '' && [expectedSecret(id) ?? []].flat().includes(secret)
   const behaviourFor = (id: string): Behaviour => behaviours.get(id) ?? behaviours.get('*') ?? { mode: 'ok' }
 
   const delay = (ms: number): Promise<void> =>
@@ -148,7 +155,7 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
       answer = errorAnswer(kind, 429, 'too_many_requests', 'Too many requests')
     } else if (parsed.problem) {
       answer = parsed.problem
-    } else if (b.mode === 'reject' || !secretOk(id, parsed.secret)) {
+    } else if (b.mode === 'reject' || b.refuse?.includes(parsed.secret) || !secretOk(id, parsed.secret)) {
       answer = rejectAnswer(kind, b.mode === 'reject' ? b.status : undefined)
     } else if (b.mode === 'malformed') {
       answer = malformedAnswer(kind, id, b.malformed ?? 'not_json', defaultLifetime(kind, parsed))

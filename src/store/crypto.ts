@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
 
 /** Encrypts token values at rest. The AAD binds a value to the Redis key it was written under. */
 export interface Cipher {
@@ -36,6 +36,76 @@ export function createCipher(key: Buffer): Cipher {
       return out.toString('utf8')
     },
   }
+}
+
+/** What opening a sealed value found: the text, and whether the current key sealed it. */
+export interface Opened {
+  plaintext: string
+  /** The id of the key that opened it. */
+  keyId: string
+  /** False when an old key opened it: the value is due to be re-sealed with the current key. */
+  current: boolean
+}
+
+/**
+ * The current key, which seals, and old keys (TOKEN_ENCRYPTION_OLD_KEYS), which only open: a rolling
+ * key rotation. Values keep today's sealed format; the record they are stored in carries the key id.
+ */
+export interface Keyring {
+  /** The id of the current key, stored beside every value it seals. */
+  readonly keyId: string
+  seal(plaintext: string, aad: string): string
+  /**
+   * Opens with the key `keyId` names first (a hint: a record written by an earlier release has
+   * none), then with every other key. Throws when no configured key opens it.
+   */
+  open(sealed: string, aad: string, keyId?: string): Opened
+  /** A 32-byte key for `purpose`, derived from the current key (HKDF-SHA-256), never used to seal. */
+  derive(purpose: string): Buffer
+}
+
+/** A short public name of a key: a digest that reveals nothing of it. */
+export const keyIdOf = (key: Buffer): string =>
+  createHash('sha256').update('token-broker key id\0').update(key).digest('base64url').slice(0, 8)
+
+export function createKeyring(current: Buffer, old: readonly Buffer[] = []): Keyring {
+  const keys = [current, ...old].map((key) => ({ id: keyIdOf(key), cipher: createCipher(key) }))
+  // The same key listed twice (current and old) is one key.
+  const ring = keys.filter((k, i) => keys.findIndex((o) => o.id === k.id) === i)
+  const first = ring[0]!
+  const secret = Buffer.from(current)
+  return {
+    keyId: first.id,
+    seal: (plaintext, aad) => first.cipher.seal(plaintext, aad),
+    open(sealed, aad, keyId) {
+      const hinted = ring.find((k) => k.id === keyId)
+      for (const k of hinted ? [hinted, ...ring.filter((o) => o !== hinted)] : ring) {
+        try {
+          return { plaintext: k.cipher.open(sealed, aad), keyId: k.id, current: k === first }
+        } catch {
+          // Not this key; try the next.
+        }
+      }
+      throw new Error('no configured key opens the value')
+    },
+    derive: (purpose) =>
+      Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `token-broker ${purpose}`, 32)),
+  }
+}
+
+/** Decodes TOKEN_ENCRYPTION_OLD_KEYS (comma-separated); messages name a position, never a value. */
+export function parseOldKeys(list: string): Buffer[] {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s, i) => {
+      try {
+        return parseEncryptionKey(s)
+      } catch (err) {
+        throw new Error(`key ${i + 1}: ${(err as Error).message}`)
+      }
+    })
 }
 
 /** Decodes TOKEN_ENCRYPTION_KEY. The message never contains the value (it is a secret). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { type Clock, systemClock } from '../core/clock.js'
 import type { Brake, Lock, StoreState, StoreStatus, TokenStore } from '../core/store.js'
-import type { Token } from '../core/token.js'
+import { replaces, type Token } from '../core/token.js'
 
 /**
  * The store of a single replica: a Map in this process. Same semantics as the Redis store (fence,
@@ -29,9 +29,10 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
       return live(id)
     },
     async put(id, token) {
-      // The fence: never replace a token minted at the same time or later. An expired one is gone.
+      // The fence: never replace a token minted at the same time or later, nor one whose settings took
+      // effect after this token's mint began (the generation fence). An expired one is gone.
       const cur = live(id)
-      if (cur && cur.mintedAt >= token.mintedAt) return false
+      if (cur && !replaces(token, cur)) return false
       tokens.set(id, token)
       // Asynchronously, as a remote notification would arrive: the caller's put resolves first.
       for (const l of listeners) {

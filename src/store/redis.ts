@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import { type Clock, systemClock } from '../core/clock.js'
 import type { Lock, StoreState, StoreStatus, TokenStore } from '../core/store.js'
-import type { Token } from '../core/token.js'
-import { type Cipher, createCipher } from './crypto.js'
+import type { Generation, Token } from '../core/token.js'
+import { createKeyring, type Keyring } from './crypto.js'
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void
 /** The subset of a pino logger the store uses. */
@@ -20,6 +20,8 @@ export interface RedisStoreOptions {
   keyPrefix: string
   /** 32 bytes: values are sealed with AES-256-GCM when set. */
   encryptionKey?: Buffer
+  /** Keys that still open values but never seal them (a rolling key rotation); only with encryptionKey. */
+  oldEncryptionKeys?: readonly Buffer[]
   log: StoreLog
   /** Bound on one command, so no caller waits on a dead Redis. */
   commandTimeoutMs?: number
@@ -37,13 +39,24 @@ export interface RedisTokenStore extends TokenStore {
 }
 
 // Fence and write in one step, so two replicas cannot interleave check and write.
-// KEYS[1] token key; ARGV mintedAt, value, expiresAt (ms), channel, id.
+// KEYS[1] token key; ARGV mintedAt, value, expiresAt (ms), channel, id, the mint's start, the
+// settings' since (the generation fence, see core/token.ts replaces()), the sealing key's id or ''.
 const PUT_LUA = `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'm'))
 if cur and cur >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'm', ARGV[1], 'v', ARGV[2])
+local since = tonumber(redis.call('HGET', KEYS[1], 'g'))
+if cur and since and since > tonumber(ARGV[6]) then return 0 end
+redis.call('HSET', KEYS[1], 'm', ARGV[1], 'v', ARGV[2], 'g', ARGV[7])
+if ARGV[8] == '' then redis.call('HDEL', KEYS[1], 'k') else redis.call('HSET', KEYS[1], 'k', ARGV[8]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1`
+
+// Re-seal a value read under an old key, only if it is still the value that was read.
+// KEYS[1] token key; ARGV mintedAt, the value read, the value re-sealed, the current key's id.
+const RESEAL_LUA = `
+if redis.call('HGET', KEYS[1], 'm') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'v') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[3], 'k', ARGV[4])
 return 1`
 
 // Delete the lock only while it still holds our value: after our TTL it may be someone else's.
@@ -59,7 +72,11 @@ interface ScriptCommands {
     expiresAt: string,
     channel: string,
     id: string,
+    startedAt: string,
+    since: string,
+    keyId: string,
   ): Promise<number>
+  tbReseal(key: string, mintedAt: string, read: string, resealed: string, keyId: string): Promise<number>
   tbRelease(key: string, owner: string): Promise<number>
 }
 
@@ -83,7 +100,9 @@ const retryDelay = (attempt: number): number => {
 export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const { keyPrefix, log } = opts
   const clock = opts.clock ?? systemClock
-  const cipher: Cipher | undefined = opts.encryptionKey ? createCipher(opts.encryptionKey) : undefined
+  const keyring: Keyring | undefined = opts.encryptionKey
+    ? createKeyring(opts.encryptionKey, opts.oldEncryptionKeys)
+    : undefined
   const tokenKey = (id: string) => `${keyPrefix}token:${id}`
   const lockKey = (id: string) => `${keyPrefix}lock:${id}`
   const brakeKey = (id: string) => `${keyPrefix}brake:${id}`
@@ -104,6 +123,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const redis = new Redis(opts.url, options)
   redis.defineCommand('tbPut', { numberOfKeys: 1, lua: PUT_LUA })
   redis.defineCommand('tbRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
+  redis.defineCommand('tbReseal', { numberOfKeys: 1, lua: RESEAL_LUA })
   const scripts = redis as unknown as ScriptCommands
 
   // 'ok' means fully working: commands AND the notification subscription. So a transition to 'ok'
@@ -205,18 +225,20 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     if (m === undefined && v === undefined) return undefined // no such key: nothing stored
     if (m === undefined || v === undefined) return unreadable(id, m, 'missing fields')
     let json: string
-    if (cipher) {
+    if (keyring) {
       try {
-        json = cipher.open(v, key)
+        const opened = keyring.open(v, key, h.k)
+        json = opened.plaintext
+        if (!opened.current) reseal(id, key, m, v, json)
       } catch {
-        return unreadable(id, m, 'does not decrypt (tampered, moved, or another key)')
+        return unreadable(id, m, 'does not decrypt (tampered, moved, or no configured key)')
       }
     } else json = v
     let p: unknown
     try {
       p = JSON.parse(json)
     } catch {
-      return unreadable(id, m, cipher ? 'not JSON' : 'not JSON (encrypted while no key is set?)')
+      return unreadable(id, m, keyring ? 'not JSON' : 'not JSON (encrypted while no key is set?)')
     }
     const t = p as Partial<Record<keyof Token, unknown>> | null
     if (
@@ -229,7 +251,8 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       typeof t.expiresAt !== 'number' ||
       !Number.isFinite(t.expiresAt) ||
       typeof t.mintedAt !== 'number' ||
-      !Number.isFinite(t.mintedAt)
+      !Number.isFinite(t.mintedAt) ||
+      (t.generation !== undefined && !isGeneration(t.generation))
     ) {
       return unreadable(id, m, 'bad shape')
     }
@@ -243,8 +266,21 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       expiresAt: t.expiresAt,
       mintedAt: t.mintedAt,
       ...(t.mageId !== undefined ? { mageId: t.mageId } : {}),
+      ...(isGeneration(t.generation) ? { generation: t.generation } : {}),
     }
     return token
+  }
+
+  /** A value an old key opened: sealed again with the current key, unless it changed meanwhile. */
+  const reseal = (id: string, key: string, m: string, read: string, plaintext: string): void => {
+    if (!keyring) return
+    scripts.tbReseal(key, m, read, keyring.seal(plaintext, key), keyring.keyId).then(
+      (done) => {
+        if (done === 1) log.info({ credential: id }, 'stored token re-sealed with the current key')
+      },
+      (err: Error) =>
+        log.debug({ credential: id, err: err.message }, 're-seal failed; the next write does it'),
+    )
   }
 
   const store: RedisTokenStore = {
@@ -277,10 +313,25 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         mageId: token.mageId,
         expiresAt: token.expiresAt,
         mintedAt: token.mintedAt,
+        generation: token.generation,
       })
-      const value = cipher ? cipher.seal(plain, key) : plain
+      const value = keyring ? keyring.seal(plain, key) : plain
       const expiry = String(Math.ceil(token.expiresAt))
-      return (await scripts.tbPut(key, String(token.mintedAt), value, expiry, channel, id)) === 1
+      const startedAt = String(token.generation?.startedAt ?? token.mintedAt)
+      const since = String(token.generation?.since ?? 0)
+      return (
+        (await scripts.tbPut(
+          key,
+          String(token.mintedAt),
+          value,
+          expiry,
+          channel,
+          id,
+          startedAt,
+          since,
+          keyring?.keyId ?? '',
+        )) === 1
+      )
     },
     async getBrake(id) {
       // "kind:until": holds no secret, so it is never encrypted.
@@ -326,7 +377,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       stateListeners.push(listener)
     },
     status(): StoreStatus {
-      return { kind: 'redis', state, encrypted: cipher !== undefined }
+      return { kind: 'redis', state, encrypted: keyring !== undefined }
     },
     async close() {
       closing = true
@@ -347,4 +398,16 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     },
   }
   return store
+}
+
+function isGeneration(g: unknown): g is Generation {
+  if (typeof g !== 'object' || g === null) return false
+  const { settings, since, startedAt } = g as Record<string, unknown>
+  return (
+    typeof settings === 'string' &&
+    typeof since === 'number' &&
+    Number.isFinite(since) &&
+    typeof startedAt === 'number' &&
+    Number.isFinite(startedAt)
+  )
 }

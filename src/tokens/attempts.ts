@@ -1,6 +1,6 @@
 import { fullJitter } from '../core/backoff.js'
 import { type Clock, sleepUnlessAborted } from '../core/clock.js'
-import type { Credential } from '../core/credential.js'
+import { type Credential, secretsOf } from '../core/credential.js'
 import { type FailureReason, UpstreamError } from '../core/failure.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
@@ -26,17 +26,39 @@ export interface AttemptDeps {
   signal: AbortSignal
 }
 
+/** A new token and the index of the secret that got it. */
+export interface Minted {
+  token: Token
+  secret: number
+}
+
+/** The order a mint tries the secrets in: the one in use, then the others in the file's order. */
+export function secretOrder(count: number, inUse: number): number[] {
+  const others = Array.from({ length: count }, (_, i) => i).filter((i) => i !== inUse)
+  return inUse < count ? [inUse, ...others] : others
+}
+
 /**
  * One mint: up to three upstream attempts, waiting a jittered backoff (or upstream's Retry-After)
- * between transient failures. A refused secret ends it at once. Rejects with an UpstreamError.
+ * between transient failures. A refused secret moves at once to the next secret of the list (each
+ * at most once per mint, without counting as an attempt); a transient failure never does, since it
+ * says nothing about the secret. Rejects with an UpstreamError (the refusal of the last secret tried).
  */
-export async function mintWithRetries(credential: Credential, mint: Mint, deps: AttemptDeps): Promise<Token> {
+export async function mintWithRetries(
+  credential: Credential,
+  mint: Mint,
+  deps: AttemptDeps,
+  inUse = 0,
+): Promise<Minted> {
   const { clock, log, events, signal } = deps
-  for (let attempt = 0; ; attempt++) {
+  const order = secretOrder(secretsOf(credential).length, inUse)
+  let tried = 0
+  for (let attempt = 0; ; ) {
+    const secret = order[tried] ?? 0
     const startedAt = clock.now()
     const t0 = performance.now()
     try {
-      const grant = await mint(signal)
+      const grant = await mint(secret, signal)
       events?.upstreamAttempt(credential, 'success', performance.now() - t0)
       // Expiry counts from when we asked, so the broker never believes a token lives longer than it does.
       const token: Token = {
@@ -52,10 +74,11 @@ export async function mintWithRetries(credential: Credential, mint: Mint, deps: 
           token: fingerprint(token.accessToken),
           expiresIn: grant.expiresIn,
           attempt,
+          secret,
         },
         'minted a new token',
       )
-      return token
+      return { token, secret }
     } catch (err) {
       const failure =
         err instanceof UpstreamError
@@ -63,18 +86,25 @@ export async function mintWithRetries(credential: Credential, mint: Mint, deps: 
           : new UpstreamError('network', `upstream call failed: ${errorText(err)}`)
       events?.upstreamAttempt(credential, failure.reason, performance.now() - t0)
       const retryAfter = failure.retryAfterMs
+      const nextSecret = failure.kind === 'rejected' && tried + 1 < order.length && !signal.aborted
       const last =
-        failure.kind === 'rejected' ||
-        attempt + 1 >= ATTEMPTS_PER_MINT ||
-        signal.aborted ||
-        (retryAfter !== undefined && retryAfter > MAX_INLINE_WAIT_MS)
+        !nextSecret &&
+        (failure.kind === 'rejected' ||
+          attempt + 1 >= ATTEMPTS_PER_MINT ||
+          signal.aborted ||
+          (retryAfter !== undefined && retryAfter > MAX_INLINE_WAIT_MS))
       log.debug(
-        { credential: credential.id, reason: failure.reason, status: failure.status, attempt, last },
-        'upstream attempt failed',
+        { credential: credential.id, reason: failure.reason, status: failure.status, attempt, secret, last },
+        nextSecret ? 'secret refused: trying the next one' : 'upstream attempt failed',
       )
       if (last) throw failure
+      if (nextSecret) {
+        tried++
+        continue
+      }
+      attempt++
       // Shutdown cuts the wait short rather than holding close() (and the fleet lock) for it.
-      await sleepUnlessAborted(clock, retryAfter ?? fullJitter(attempt, deps.random), signal)
+      await sleepUnlessAborted(clock, retryAfter ?? fullJitter(attempt - 1, deps.random), signal)
       if (signal.aborted) throw failure
     }
   }

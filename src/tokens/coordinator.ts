@@ -10,8 +10,13 @@ export interface CoordinateOptions {
   /** Whether a token found in the store already does what this mint was for. */
   accept: (token: Token) => boolean
   mint: () => Promise<Token>
-  /** The rest the whole fleet takes after this replica's mint failed with `err`. */
-  brakeFor: (err: unknown) => Brake
+  /** The rest the whole fleet takes after this replica's mint failed with `err`; undefined: none. */
+  brakeFor: (err: unknown) => Brake | undefined
+  /**
+   * A reload's mint: when another holds the lock (perhaps minting with the replaced settings), look
+   * in the store once and mint without waiting; the generation fence orders the writes.
+   */
+  force?: boolean
   clock: Clock
   notices: Notices
   log: Logger
@@ -82,6 +87,11 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
         })
       }
     }
+    if (o.force) {
+      const found = await readStore(o)
+      if (found) return found
+      return mintAndSave(o)
+    }
     await o.notices.wait(o.id, Math.max(0, Math.min(o.pollMs, deadline - o.clock.now())), o.signal)
     const found = await readStore(o)
     if (found) return found
@@ -107,7 +117,8 @@ async function mintAndSave(o: CoordinateOptions): Promise<Outcome> {
     token = await o.mint()
   } catch (err) {
     // Tell the fleet, so the other replicas rest too rather than each trying in turn.
-    if (!o.signal.aborted) await o.store.setBrake(o.id, o.brakeFor(err)).catch(() => {})
+    const brake = o.signal.aborted ? undefined : o.brakeFor(err)
+    if (brake) await o.store.setBrake(o.id, brake).catch(() => {})
     throw err
   }
   try {

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js'
-import type { Credential } from '../core/credential.js'
+import { type Credential, settingsDigest } from '../core/credential.js'
 import { type LastError, MintFailed } from '../core/failure.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
@@ -25,6 +25,8 @@ export interface CredentialStatus {
   refreshedAt: number | undefined
   nextRefreshAt: number | undefined
   lastError: LastError | undefined
+  /** The 0-based index of the secret in use (kept until the next reload). */
+  secret: number
 }
 
 /** What every credential unit shares: given by the registry. */
@@ -56,16 +58,18 @@ interface Held {
  */
 export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   const { store, clock, log, signal } = deps
-  /** Written by configure(). */
-  let settings = { credential: initial, mint: deps.mintFor(initial) }
+  /** Written by configure(). `since`, `digest`: the generation a mint with them stamps its token with. */
+  let settings = settingsFor(initial)
+  /** Written by useSecret(): the first secret that worked, kept until the next reload. */
+  let secret = 0
   /** Written by setHeld(). `unsaved`: the store missed it; written back when it returns. */
   let held: Held | undefined
   /** Written by setFailing(). */
   let failing: Failing | undefined
   /** Written by arm(). */
   let timer: { cancel: () => void; at: number } | undefined
-  /** Written by obtain(). */
-  let inflight: Promise<Token> | undefined
+  /** Written by obtain(): the shared run, and the settings it mints with. */
+  let inflight: { settings: typeof settings; promise: Promise<Token> } | undefined
   /** Written by retire(): a removed credential arms nothing more. */
   let retired = false
 
@@ -73,8 +77,25 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   const now = () => clock.now()
   const stopped = () => retired || signal.aborted
 
+  function settingsFor(credential: Credential) {
+    return {
+      credential,
+      mint: deps.mintFor(credential),
+      digest: settingsDigest(credential),
+      since: clock.now(),
+    }
+  }
+
   function configure(credential: Credential): void {
-    settings = { credential, mint: deps.mintFor(credential) }
+    settings = settingsFor(credential)
+    useSecret(0)
+  }
+
+  function useSecret(index: number): void {
+    if (index === secret) return
+    secret = index
+    // Once per change, never the secret itself: ops see that a rotation is half done.
+    if (index > 0) log.warn({ credential: id, secret: index }, 'minting with a secret other than the first')
   }
 
   function setFailing(next: Failing | undefined): void {
@@ -167,19 +188,29 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
    * A new token for this credential: one shared run in this process (single-flight), one mint across
    * the fleet (coordinate). `accept` says whether a token another replica just stored does the job.
    */
-  function obtain(accept: Accept): Promise<Token> {
-    if (inflight) return inflight
+  function obtain(accept: Accept, force = false): Promise<Token> {
+    // A run begun with settings a reload has since replaced is not joined: it mints with those.
+    if (inflight?.settings === settings) return inflight.promise
     if (braked()) return Promise.reject(brakeError())
     if (signal.aborted) return Promise.reject(new MintFailed('unavailable', id, 1000, true))
-    const { credential, mint } = settings
+    const current = settings
+    const replaced = () => current !== settings
     const run = async () => {
       try {
         const outcome = await coordinate({
           store,
           id,
           accept,
-          mint: () => mintWithRetries(credential, mint, deps),
-          brakeFor: (err) => brakeAfter(err, failing, now()),
+          force,
+          mint: async () => {
+            const startedAt = now()
+            const minted = await mintWithRetries(current.credential, current.mint, deps, secret)
+            if (!replaced()) useSecret(minted.secret)
+            const { digest, since } = current
+            return { ...minted.token, generation: { settings: digest, since, startedAt } }
+          },
+          // The replaced settings' failure says nothing about the new ones: no brake for them.
+          brakeFor: (err) => (replaced() ? undefined : brakeAfter(err, failing, now())),
           signal,
           clock,
           notices: deps.notices,
@@ -187,16 +218,18 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           lockTtlMs: deps.lockTtlMs,
           pollMs: LOCK_POLL_MS,
         })
-        hold(outcome.token, outcome.minted ? 'minted' : 'store', outcome.saved)
+        // Served to whoever joined this run, but never held over a token of the new settings.
+        if (!replaced()) hold(outcome.token, outcome.minted ? 'minted' : 'store', outcome.saved)
         return outcome.token
       } catch (err) {
+        if (replaced()) throw new MintFailed(asUpstreamError(err).kind, id, 0, err instanceof ShuttingDown)
         throw fail(err)
       }
     }
     const running = run().finally(() => {
-      inflight = undefined
+      if (inflight?.promise === running) inflight = undefined
     })
-    inflight = running
+    inflight = { settings: current, promise: running }
     return running
   }
 
@@ -249,6 +282,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
         refreshedAt: held?.refreshedAt,
         nextRefreshAt: timer?.at,
         lastError: failing?.lastError,
+        secret,
       }
     },
 
@@ -265,17 +299,21 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
       )
     },
 
-    /** New settings (secret, upstream): mint with them at once; the old token is served meanwhile. */
+    /**
+     * New settings (secret, upstream): mint with them at once, without waiting for a mint begun with
+     * the old ones (nor for the fleet lock, which such a mint may hold); the old token is served
+     * meanwhile. Only a token minted with the new settings does instead (another replica's reload).
+     */
     async reconfigure(credential: Credential): Promise<void> {
       configure(credential)
-      await (inflight ?? Promise.resolve()).catch(() => {})
-      // A new secret deserves a try now, whatever the brake said about the old one, here or
-      // fleet-wide, including a brake set by the old-settings mint that was just in flight.
+      // A new secret deserves a try now, whatever the brake said about the old one, here or fleet-wide.
       if (failing) setFailing({ ...failing, count: 0, until: 0 })
       await store.setBrake(id, undefined).catch(() => {})
-      // Read after the in-flight mint settles: a token it got with the old settings must not count.
       const previous = held?.token
-      await obtain((t) => !previous || t.mintedAt > previous.mintedAt).catch(() => {})
+      const { digest } = settings
+      const accept = (t: Token) =>
+        t.generation?.settings === digest && (!previous || t.mintedAt > previous.mintedAt)
+      await obtain(accept, true).catch(() => {})
     },
 
     takeStored,
@@ -307,7 +345,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
 
     /** Settles when the in-flight mint, if any, does. */
     settled(): Promise<unknown> {
-      return Promise.allSettled([inflight])
+      return Promise.allSettled([inflight?.promise])
     },
   }
 }

@@ -28,8 +28,17 @@ export interface TokenPost {
  */
 export function tokenEndpoint(label: string, read: (answer: unknown) => Grant) {
   return (deps: UpstreamDeps, request: Omit<TokenPost, 'label'>): Mint =>
-    async (signal) =>
+    async (_secret, signal) =>
       read(await postForJson({ label, ...request }, deps, signal))
+}
+
+/** One mint from one prepared request per secret; an index outside the list is a programming error. */
+export function bySecret(posts: readonly Mint[]): Mint {
+  return (secret, signal) => {
+    const post = posts[secret]
+    if (!post) return Promise.reject(new RangeError(`no secret at index ${secret}`))
+    return post(secret, signal)
+  }
 }
 
 /** A token answer is a few hundred bytes; anything far larger is not a token answer. */

@@ -1,6 +1,6 @@
 import type { ImsCredential } from '../core/credential.js'
 import type { Grant, Mint } from '../core/grant.js'
-import { tokenEndpoint, type UpstreamDeps } from './http.js'
+import { bySecret, tokenEndpoint, type UpstreamDeps } from './http.js'
 import { AnswerReader } from './validate.js'
 
 const LABEL = 'IMS'
@@ -8,19 +8,23 @@ const endpoint = tokenEndpoint(LABEL, readImsGrant)
 
 /** Adobe IMS client_credentials grant: one form POST to `{baseUrl}/ims/token/v3` per call. */
 export function createImsMint(cred: ImsCredential, deps: UpstreamDeps): Mint {
-  // Built once per credential: the form never changes.
-  const form = new URLSearchParams({
-    client_id: cred.clientId,
-    client_secret: cred.clientSecret,
-    grant_type: 'client_credentials',
+  // Built once per credential and secret: the forms never change.
+  const posts = cred.clientSecrets.map((secret) => {
+    const form = new URLSearchParams({
+      client_id: cred.clientId,
+      client_secret: secret,
+      grant_type: 'client_credentials',
+    })
+    if (cred.scopes.length > 0) form.set('scope', cred.scopes.join(','))
+    return endpoint(deps, {
+      url: `${cred.baseUrl}/ims/token/v3`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+      // Every secret of the list: upstream may echo any of them.
+      redact: cred.clientSecrets,
+    })
   })
-  if (cred.scopes.length > 0) form.set('scope', cred.scopes.join(','))
-  return endpoint(deps, {
-    url: `${cred.baseUrl}/ims/token/v3`,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form.toString(),
-    redact: [cred.clientSecret],
-  })
+  return bySecret(posts)
 }
 
 export function readImsGrant(answer: unknown): Grant {

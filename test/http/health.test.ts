@@ -66,6 +66,7 @@ describe('/readyz', () => {
       state: 'pending',
       expires_at: null,
       last_error: null,
+      secret: 0,
     })
     expect(starting.body.credentials.marketplace?.state).toBe('pending')
     // Alive meanwhile.

@@ -92,7 +92,7 @@ describe('redis store: keys', () => {
 
     const tokenKey = `${prefix}token:${id}`
     expect(await admin.type(tokenKey)).toBe('hash')
-    expect((await admin.hkeys(tokenKey)).sort()).toEqual(['m', 'v'])
+    expect((await admin.hkeys(tokenKey)).sort()).toEqual(['g', 'm', 'v'])
     const ttl = await admin.pttl(tokenKey)
     expect(ttl).toBeGreaterThan(58_000)
     expect(ttl).toBeLessThanOrEqual(60_000)

@@ -1,5 +1,5 @@
 import { onTestFinished } from 'vitest'
-import type { ImsCredential } from '../../src/core/credential.js'
+import { type ImsCredential, secretsOf } from '../../src/core/credential.js'
 import { UpstreamError } from '../../src/core/failure.js'
 import type { Grant, Mint } from '../../src/core/grant.js'
 import { silentLogger } from '../../src/core/logger.js'
@@ -43,7 +43,7 @@ export class FakeUpstream {
     return this.callTimes.length
   }
 
-  readonly mint: Mint = (signal) => {
+  readonly mint: Mint = (_secret, signal) => {
     this.callTimes.push(this.clock.now())
     const respond = this.queue.shift() ?? this.standing
     return respond(this.calls, signal)
@@ -148,7 +148,8 @@ export function setup(opts: SetupOptions = {}) {
   const manager = createTokenManager({
     credentials,
     store,
-    mintFor: (c) => upstream(c.type === 'ims' ? c.clientSecret : c.appSecret).mint,
+    // Each secret of a credential's list answers through its own fake upstream.
+    mintFor: (c) => (secret, signal) => upstream(secretsOf(c)[secret] ?? '').mint(secret, signal),
     log: silentLogger,
     refreshMargin: opts.refreshMargin ?? 0.2,
     upstreamTimeoutMs: 10_000,

@@ -22,7 +22,7 @@ describe('EQP mint: request shape', () => {
       })
     const mint = createEqpMint(eqpCred(ORIGIN, { expiresIn: 5400 }), { dispatcher: agent, timeoutMs: 1000 })
 
-    await expect(mint()).resolves.toEqual({
+    await expect(mint(0)).resolves.toEqual({
       accessToken: 'baGXo.cAxZ',
       tokenType: 'bearer',
       mageId: 'MAG123456789',
@@ -48,8 +48,8 @@ describe('EQP mint: against the simulator', () => {
   })
 
   it('gets a session token for the lifetime asked, at most upstream maximum', async () => {
-    const short = await createEqpMint(eqpCred(url, { expiresIn: 600 }), { dispatcher, timeoutMs: 2000 })()
-    const long = await createEqpMint(eqpCred(url, { expiresIn: 86400 }), { dispatcher, timeoutMs: 2000 })()
+    const short = await createEqpMint(eqpCred(url, { expiresIn: 600 }), { dispatcher, timeoutMs: 2000 })(0)
+    const long = await createEqpMint(eqpCred(url, { expiresIn: 86400 }), { dispatcher, timeoutMs: 2000 })(0)
     expect(short).toMatchObject({ tokenType: 'bearer', expiresIn: 600 })
     expect(long.expiresIn).toBe(7200)
     expect(short.mageId).toMatch(/^MAG\d{9}$/)

@@ -28,7 +28,7 @@ afterAll(async () => {
 })
 
 async function mintFailure(cred: Credential, timeoutMs = 2000): Promise<UpstreamError> {
-  const err = await createMint(cred, { dispatcher, timeoutMs })().then(
+  const err = await createMint(cred, { dispatcher, timeoutMs })(0).then(
     () => expect.unreachable('expected a failure'),
     (e: unknown) => e,
   )
@@ -46,7 +46,9 @@ describe.each(KINDS)('$kind mint failures', ({ kind, id, cred, rejectStatus }) =
   it('a wrong secret is rejected, with the upstream code in the message', async () => {
     const err = await mintFailure({
       ...cred(url),
-      ...(kind === 'ims' ? { clientSecret: 'wrong' } : { appSecret: 'wrong' }),
+      ...(kind === 'ims'
+        ? { clientSecret: 'wrong', clientSecrets: ['wrong'] }
+        : { appSecret: 'wrong', appSecrets: ['wrong'] }),
     })
     expect(err.reason).toBe('rejected')
     expect(err.kind).toBe('rejected')
@@ -96,7 +98,7 @@ describe.each(KINDS)('$kind mint failures', ({ kind, id, cred, rejectStatus }) =
 
   it('a slow answer within timeoutMs is fine', async () => {
     sim.behave(id, { latencyMs: 50 })
-    await expect(createMint(cred(url), { dispatcher, timeoutMs: 2000 })()).resolves.toHaveProperty(
+    await expect(createMint(cred(url), { dispatcher, timeoutMs: 2000 })(0)).resolves.toHaveProperty(
       'accessToken',
     )
   })

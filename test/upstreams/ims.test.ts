@@ -22,7 +22,7 @@ describe('IMS mint: request shape', () => {
       })
     const mint = createImsMint(imsCred(`${ORIGIN}/prefix`), { dispatcher: agent, timeoutMs: 1000 })
 
-    await expect(mint()).resolves.toEqual({ accessToken: 'tok-1', tokenType: 'bearer', expiresIn: 86399 })
+    await expect(mint(0)).resolves.toEqual({ accessToken: 'tok-1', tokenType: 'bearer', expiresIn: 86399 })
     expect(seen?.headers['content-type']).toBe('application/x-www-form-urlencoded')
     const form = new URLSearchParams(seen?.body)
     expect(Object.fromEntries(form)).toEqual({
@@ -32,6 +32,38 @@ describe('IMS mint: request shape', () => {
       scope: 'openid,AdobeID,read_organizations',
     })
     expect(seen?.body).toContain('scope=openid%2CAdobeID%2Cread_organizations')
+  })
+
+  it('sends the secret the index names, and never lets a refusal echo any of the list', async () => {
+    const secrets = [`${CANARY}-first`, `${CANARY}-second`, `${CANARY}-third`]
+    const agent = new MockAgent()
+    agent.disableNetConnect()
+    const sent: string[] = []
+    agent
+      .get(ORIGIN)
+      .intercept({ path: '/ims/token/v3', method: 'POST' })
+      .reply((opts) => {
+        const secret = new URLSearchParams(String(opts.body)).get('client_secret') ?? ''
+        sent.push(secret)
+        // A hostile upstream echoing the other secrets of the list in its error code.
+        const echoed = secrets.find((s) => s !== secret) ?? ''
+        return { statusCode: 401, data: { error: `bad_${echoed}` } }
+      })
+      .times(3)
+    const mint = createImsMint(imsCred(ORIGIN, { clientSecret: secrets[0]!, clientSecrets: secrets }), {
+      dispatcher: agent,
+      timeoutMs: 1000,
+    })
+    for (const index of [2, 0, 1]) {
+      const err = await mint(index).then(
+        () => expect.unreachable('expected a refusal'),
+        (e: unknown) => e as UpstreamError,
+      )
+      expect(err.reason).toBe('rejected')
+      for (const secret of secrets) expect(err.message).not.toContain(secret)
+    }
+    expect(sent).toEqual([secrets[2], secrets[0], secrets[1]])
+    await expect(mint(3)).rejects.toThrow(RangeError)
   })
 
   it('sends no scope field when there are no scopes', async () => {
@@ -45,7 +77,7 @@ describe('IMS mint: request shape', () => {
         body = String(opts.body)
         return { statusCode: 200, data: { access_token: 'tok', expires_in: 10 } }
       })
-    await createImsMint(imsCred(ORIGIN, { scopes: [] }), { dispatcher: agent, timeoutMs: 1000 })()
+    await createImsMint(imsCred(ORIGIN, { scopes: [] }), { dispatcher: agent, timeoutMs: 1000 })(0)
     expect(new URLSearchParams(body).has('scope')).toBe(false)
   })
 })
@@ -64,8 +96,8 @@ describe('IMS mint: against the simulator', () => {
 
   it('gets a fresh bearer token each time', async () => {
     const mint = createImsMint(imsCred(url), { dispatcher, timeoutMs: 2000 })
-    const a = await mint()
-    const b = await mint()
+    const a = await mint(0)
+    const b = await mint(0)
     expect(a.accessToken).toMatch(/^eyJ[A-Za-z0-9_.-]{40,}$/)
     expect(a.accessToken).not.toBe(b.accessToken)
     expect(a).toMatchObject({ tokenType: 'bearer', expiresIn: 86399 })

@@ -52,6 +52,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           state: s.state,
           expires_at: isoOrNull(s.expiresAt),
           last_error: lastErrorBody(s.credential.type, s.lastError),
+          secret: s.secret,
         }
       }
       reply.header('cache-control', 'no-store')
@@ -71,6 +72,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           'Prometheus text exposition format. It includes `token_broker_mints_total{credential,outcome}`, ' +
           'the `token_broker_upstream_request_duration_seconds` histogram, ' +
           '`token_broker_token_remaining_seconds{credential}`, `token_broker_credential_failing{credential}`, ' +
+          '`token_broker_credential_secret_index{credential}`, ' +
           '`token_broker_store_up{kind}`, `token_broker_ready` and the default Node.js process metrics.',
         security: NO_KEY,
         response: { 200: MetricsResponse, ...errors(403, 500) },
