@@ -51,6 +51,19 @@ describe('a bad environment stops the app with one line naming the variable', ()
     [{ TOKEN_ENCRYPTION_KEY: KEY_CANARY }, 'TOKEN_ENCRYPTION_KEY', /32 bytes/],
     [{ TOKEN_ENCRYPTION_KEY: 'not base64 at all!' }, 'TOKEN_ENCRYPTION_KEY'],
     [{ TOKEN_ENCRYPTION_KEY: Buffer.alloc(33, 7).toString('base64') }, 'TOKEN_ENCRYPTION_KEY'],
+    [
+      {
+        TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+        TOKEN_ENCRYPTION_OLD_KEYS: `x,${KEY_CANARY}`,
+      },
+      'TOKEN_ENCRYPTION_OLD_KEYS',
+      /key 1: .*32 bytes/,
+    ],
+    [
+      { TOKEN_ENCRYPTION_OLD_KEYS: Buffer.alloc(32, 1).toString('base64') },
+      'TOKEN_ENCRYPTION_OLD_KEYS',
+      /needs TOKEN_ENCRYPTION_KEY/,
+    ],
     [{ ALLOWED_CIDRS: '10.0.0.0/99' }, 'ALLOWED_CIDRS', /prefix/],
     [{ ALLOWED_CIDRS: 'nonsense' }, 'ALLOWED_CIDRS'],
     [{ ALLOWED_CIDRS: '::1/129' }, 'ALLOWED_CIDRS'],

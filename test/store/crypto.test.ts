@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { createCipher, parseEncryptionKey } from '../../src/store/crypto.js'
+import {
+  createCipher,
+  createKeyring,
+  keyIdOf,
+  parseEncryptionKey,
+  parseOldKeys,
+} from '../../src/store/crypto.js'
 
 describe('AES-256-GCM cipher', () => {
   const key = randomBytes(32)
@@ -62,5 +68,54 @@ describe('parseEncryptionKey', () => {
       message = (err as Error).message
     }
     expect(message).toBe('must be the base64 encoding of exactly 32 bytes')
+  })
+})
+
+describe('keyring (rolling key rotation)', () => {
+  const current = Buffer.alloc(32, 0x22)
+  const old = Buffer.alloc(32, 0x11)
+  const other = Buffer.alloc(32, 0x33)
+
+  it('seals with the current key only; opens with the current or an old key, saying which', () => {
+    const ring = createKeyring(current, [old])
+    const byCurrent = ring.seal('hello', 'aad')
+    expect(ring.open(byCurrent, 'aad', ring.keyId)).toEqual({
+      plaintext: 'hello',
+      keyId: keyIdOf(current),
+      current: true,
+    })
+    expect(createCipher(current).open(byCurrent, 'aad')).toBe('hello')
+    const byOld = createCipher(old).seal('legacy', 'aad')
+    // No key id (today's records), or a stale one: every key is tried.
+    expect(ring.open(byOld, 'aad')).toEqual({ plaintext: 'legacy', keyId: keyIdOf(old), current: false })
+    expect(ring.open(byOld, 'aad', keyIdOf(current)).current).toBe(false)
+    expect(() => ring.open(createCipher(other).seal('x', 'aad'), 'aad')).toThrow('no configured key')
+    expect(() => ring.open(byOld, 'another-aad')).toThrow()
+  })
+
+  it('key ids are short, stable and reveal nothing of the key; derived keys follow the current key', () => {
+    expect(keyIdOf(current)).toMatch(/^[A-Za-z0-9_-]{8}$/)
+    expect(keyIdOf(current)).toBe(keyIdOf(Buffer.from(current)))
+    expect(keyIdOf(current)).not.toBe(keyIdOf(old))
+    const a = createKeyring(current, [old]).derive('fence hmac')
+    expect(a).toHaveLength(32)
+    expect(a.equals(createKeyring(current).derive('fence hmac'))).toBe(true)
+    expect(a.equals(createKeyring(current).derive('another purpose'))).toBe(false)
+    expect(a.equals(createKeyring(old, [current]).derive('fence hmac'))).toBe(false)
+    expect(a.equals(current)).toBe(false)
+  })
+
+  it('TOKEN_ENCRYPTION_OLD_KEYS: comma-separated, each checked, errors name a position and never a value', () => {
+    const b64 = (k: Buffer) => k.toString('base64')
+    expect(parseOldKeys(` ${b64(old)} ,${b64(other)}`).map(keyIdOf)).toEqual([keyIdOf(old), keyIdOf(other)])
+    const bad = 'short-CANARY-key'
+    let message = ''
+    try {
+      parseOldKeys(`${b64(old)},${bad}`)
+    } catch (err) {
+      message = (err as Error).message
+    }
+    expect(message).toBe('key 2: must be the base64 encoding of exactly 32 bytes')
+    expect(message).not.toContain('CANARY')
   })
 })
