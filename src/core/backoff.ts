@@ -7,7 +7,9 @@ export function fullJitter(attempt: number, random: () => number, baseMs = 250, 
 
 export const REJECTED_BRAKE_MS = 30_000
 const TRANSIENT_BRAKE_CAP_MS = 60_000
-const RETRY_AFTER_CAP_MS = 10 * 60_000
+/** The longest rest the broker ever sets; a longer brake read from the store is capped to it. */
+export const MAX_BRAKE_MS = 10 * 60_000
+const RETRY_AFTER_CAP_MS = MAX_BRAKE_MS
 
 /**
  * How long a credential rests after a failed mint before anything (caller or timer) may try

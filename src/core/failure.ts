@@ -18,12 +18,19 @@ export class UpstreamError extends Error {
   readonly status: number | undefined
   /** From a Retry-After header, when upstream sent one. */
   readonly retryAfterMs: number | undefined
+  /** Upstream's own error code (IMS `error`, EQP `code`), only when it is a short plain identifier. */
+  readonly code: string | undefined
 
-  constructor(reason: FailureReason, message: string, opts: { status?: number; retryAfterMs?: number } = {}) {
+  constructor(
+    reason: FailureReason,
+    message: string,
+    opts: { status?: number; retryAfterMs?: number; code?: string } = {},
+  ) {
     super(message)
     this.reason = reason
     this.status = opts.status
     this.retryAfterMs = opts.retryAfterMs
+    this.code = opts.code !== undefined && PLAIN_CODE.test(opts.code) ? opts.code : undefined
   }
 
   get kind(): FailureKind {
@@ -31,7 +38,29 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Why a credential is failing, as its status reports it. `message` is the upstream error's. */
+/** What an upstream error code must look like to be repeated anywhere (letters, digits, `_`, `.`, `-`). */
+export const PLAIN_CODE = /^[A-Za-z0-9_.-]{1,64}$/
+
+const REASON_TEXT: Readonly<Record<FailureReason, string>> = {
+  rejected: 'token request rejected',
+  timeout: 'token request timed out',
+  network: 'token request failed (network error)',
+  unavailable: 'token endpoint unavailable',
+  malformed: 'token answer malformed',
+}
+
+/**
+ * A failure in the broker's own words: the classification, the HTTP status and at most upstream's
+ * short plain error code. Never upstream free text, which could echo a secret.
+ */
+export function describeFailure(failure: UpstreamError): string {
+  const detail = [failure.status === undefined ? undefined : `HTTP ${failure.status}`, failure.code].filter(
+    (part) => part !== undefined,
+  )
+  return `${REASON_TEXT[failure.reason]}${detail.length ? ` (${detail.join(', ')})` : ''}`
+}
+
+/** Why a credential is failing, as its status reports it. `message` comes from describeFailure. */
 export interface LastError {
   kind: FailureKind
   message: string
@@ -58,4 +87,18 @@ export class MintFailed extends Error {
 /** The caller asked for a remaining lifetime that no token upstream grants can have. */
 export class MinTtlUnreachable extends Error {
   override readonly name = 'MinTtlUnreachable'
+}
+
+/**
+ * A forced mint (a refresh naming the current token as rejected) beyond the fleet-wide limit per
+ * credential: the caller may ask again after `retryAfterMs`.
+ */
+export class TooManyForcedMints extends Error {
+  override readonly name = 'TooManyForcedMints'
+  constructor(
+    readonly credential: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(`credential "${credential}": too many forced refreshes; try again later`)
+  }
 }

@@ -1,9 +1,33 @@
 import type { FailureKind } from './failure.js'
 import type { Token } from './token.js'
 
-/** A held fleet lock; releasing it deletes it only if it is still ours. */
+/**
+ * A held fleet lock: a short lease that its holder keeps alive.
+ *
+ * - `acquire(id, ttlMs)` takes it only if nobody holds it (Redis: `SET NX PX` with a unique value).
+ * - While held, the store renews it every `ttlMs / 3` by compare-and-pexpire (only while the value
+ *   is still ours). A holder that dies stops renewing, so its lock ends within `ttlMs`.
+ * - `release()` stops the renewal and deletes the lock only while it still holds our value
+ *   (compare-and-delete): after a lapse it may be someone else's.
+ * - An `acquire` whose answer never came (a client-side timeout) may still have taken the lock when
+ *   the server resumes: the store compare-and-deletes it with that attempt's value once the server
+ *   answers again.
+ *
+ * Failover (Sentinel, Cluster) builds on these three rules; the lock never outlives a dead holder by
+ * more than its TTL.
+ */
 export interface Lock {
   release(): Promise<void>
+  /** False once a renewal found the lock gone or someone else's (the holder carries on; the fence guards the write). */
+  readonly held: boolean
+}
+
+/** Forced mints of one credential counted in a fleet-wide window. */
+export interface ForcedCount {
+  /** Forced mints in the current window, this one included. */
+  count: number
+  /** Until the window ends (and the count starts again), ms. */
+  resetInMs: number
 }
 
 /** A credential resting after a failed mint: nobody in the fleet calls upstream for it until then. */
@@ -40,8 +64,16 @@ export interface TokenStore {
    * A successful write notifies every subscriber (see `onToken`), in this process and others.
    */
   put(id: string, token: Token): Promise<boolean>
-  /** Takes the credential's lock for `ttlMs` if nobody holds it; undefined when somebody does. */
+  /**
+   * Takes the credential's lock, a lease of `ttlMs` renewed while held (see `Lock`), if nobody
+   * holds it; undefined when somebody does.
+   */
   acquire(id: string, ttlMs: number): Promise<Lock | undefined>
+  /**
+   * Counts one forced mint of the credential in a window of `windowMs` shared by the whole fleet
+   * (atomically in Redis); the window starts with its first count.
+   */
+  countForced(id: string, windowMs: number): Promise<ForcedCount>
   /** The fleet-wide failure brake on the credential, if one is in force. */
   getBrake(id: string): Promise<Brake | undefined>
   /** Sets (or, with undefined, lifts) the credential's failure brake for the whole fleet. */

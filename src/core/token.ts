@@ -33,6 +33,16 @@ export function replaces(next: Token, stored: Token): boolean {
   return (next.generation?.startedAt ?? next.mintedAt) >= since
 }
 
+/** Longest lifetime the broker accepts (48 h), from upstream or read back from the store. */
+export const MAX_EXPIRES_IN_S = 172_800
+/** Replicas' clocks may differ by this much (promise 12): a mint time this far ahead is still believed. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000
+/**
+ * A token goes verbatim into callers' `Authorization` headers: visible ASCII only, no spaces and no
+ * control characters (header injection).
+ */
+export const isPrintableToken = (s: string): boolean => /^[\x21-\x7e]+$/.test(s)
+
 export const lifetimeMs = (token: Token): number => token.expiresAt - token.mintedAt
 
 /** The only form in which a token may appear in a log line. */

@@ -1,11 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { MinTtlUnreachable, MintFailed } from '../core/failure.js'
+import { MinTtlUnreachable, MintFailed, TooManyForcedMints } from '../core/failure.js'
 import {
   BadRequest,
   BODY_LIMIT,
   ERROR_CODES,
   InternalError,
   PayloadTooLarge,
+  RateLimited,
   RouteNotFound,
   STATUS_TEXT,
   UpstreamRejected,
@@ -21,6 +22,11 @@ function toCatalogue(err: unknown): FastifyError {
   if (err instanceof MintFailed) {
     const message = mintFailedMessage(err)
     return err.kind === 'rejected' ? new UpstreamRejected(message) : new UpstreamUnavailable(message)
+  }
+  if (err instanceof TooManyForcedMints) {
+    return new RateLimited(
+      `more than 6 forced refreshes of credential "${err.credential}" within a minute; retry after Retry-After`,
+    )
   }
   if (err instanceof MinTtlUnreachable) return new BadRequest(`min_ttl cannot be met: ${err.message}`)
   const e = err as FastifyError
@@ -69,7 +75,7 @@ export function errorHandler(
   } else {
     request.log.debug({ code: mapped.code, statusCode }, 'request refused')
   }
-  if (err instanceof MintFailed && err.kind === 'unavailable') {
+  if ((err instanceof MintFailed && err.kind === 'unavailable') || err instanceof TooManyForcedMints) {
     reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))))
   }
   reply.header('cache-control', 'no-store')

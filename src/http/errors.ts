@@ -16,6 +16,7 @@ export const PayloadTooLarge = createError(
   'The request body is larger than %s bytes',
   413,
 )
+export const RateLimited = createError('RATE_LIMITED', '%s', 429)
 export const UpstreamRejected = createError('UPSTREAM_REJECTED', '%s', 502)
 export const UpstreamUnavailable = createError('UPSTREAM_UNAVAILABLE', '%s', 503)
 export const InternalError = createError('INTERNAL_ERROR', 'Internal Server Error', 500)
@@ -30,6 +31,7 @@ export const ERROR_CODES = [
   'CREDENTIAL_NOT_FOUND',
   'NOT_FOUND',
   'PAYLOAD_TOO_LARGE',
+  'RATE_LIMITED',
   'UPSTREAM_REJECTED',
   'UPSTREAM_UNAVAILABLE',
   'INTERNAL_ERROR',
@@ -42,6 +44,7 @@ export const STATUS_TEXT: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   413: 'Payload Too Large',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',

@@ -36,7 +36,8 @@ const RETRY_AFTER = {
   'Retry-After': {
     type: 'integer',
     minimum: 1,
-    description: 'Seconds until the broker will try Adobe again for this credential.',
+    description:
+      'Seconds until the broker will try Adobe again for this credential (503), or until a forced refresh is allowed again (429).',
   },
 }
 
@@ -58,6 +59,12 @@ const ERRORS: Record<number, { code: (typeof ERROR_CODES)[number]; description: 
       "No credential has this id. This is checked after the client key and before the client's credential list.",
   },
   413: { code: 'PAYLOAD_TOO_LARGE', description: 'The request body is larger than 1 MiB' },
+  429: {
+    code: 'RATE_LIMITED',
+    description:
+      'More than 6 forced refreshes of this credential within a minute, counted across the whole fleet ' +
+      '(a refresh naming the current token as rejected). Retry after the `Retry-After` delay.',
+  },
   500: {
     code: 'INTERNAL_ERROR',
     description: 'An unexpected failure inside the broker. The message never gives details.',
@@ -85,7 +92,7 @@ export const errors = (...statuses: (keyof typeof ERRORS)[]) =>
         status,
         {
           description,
-          headers: status === 503 ? { ...CACHE_CONTROL, ...RETRY_AFTER } : CACHE_CONTROL,
+          headers: status === 503 || status === 429 ? { ...CACHE_CONTROL, ...RETRY_AFTER } : CACHE_CONTROL,
           allOf: [
             Type.Ref('Error'),
             Type.Object({

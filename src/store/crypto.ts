@@ -119,3 +119,14 @@ export function parseEncryptionKey(b64: string): Buffer {
   }
   return key
 }
+
+/**
+ * The key that authenticates the store's plain records (the failure brake), derived from the
+ * encryption key so that one secret does both jobs without reusing the same bytes for two
+ * algorithms. A keyring extends this by deriving one per key it reads.
+ */
+export function recordAuthKey(encryptionKey: Buffer): Buffer {
+  return Buffer.from(
+    hkdfSync('sha256', encryptionKey, Buffer.alloc(0), 'token-broker record authentication v1', 32),
+  )
+}

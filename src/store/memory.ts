@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { type Clock, systemClock } from '../core/clock.js'
-import type { Brake, Lock, StoreState, StoreStatus, TokenStore } from '../core/store.js'
+import { silentLogger } from '../core/logger.js'
+import type { Brake, StoreState, StoreStatus, TokenStore } from '../core/store.js'
 import { replaces, type Token } from '../core/token.js'
+import { holdLease } from './lease.js'
 
 /**
  * The store of a single replica: a Map in this process. Same semantics as the Redis store (fence,
@@ -13,6 +15,7 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
   const locks = new Map<string, { owner: string; expiresAt: number }>()
   const listeners: Array<(id: string) => void> = []
   const brakes = new Map<string, Brake>()
+  const forced = new Map<string, { count: number; resetAt: number }>()
 
   const live = (id: string): Token | undefined => {
     const t = tokens.get(id)
@@ -52,13 +55,33 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
       if (held && held.expiresAt > now) return undefined
       const owner = randomUUID()
       locks.set(id, { owner, expiresAt: now + ttlMs })
-      const lock: Lock = {
-        async release() {
-          // Only our own acquisition: after our TTL lapsed somebody else may hold it now.
+      const ours = () => {
+        const lock = locks.get(id)
+        return lock?.owner === owner && lock.expiresAt > clock.now() ? lock : undefined
+      }
+      return holdLease({
+        id,
+        ttlMs,
+        clock,
+        log: silentLogger,
+        async renew() {
+          const lock = ours()
+          if (lock) lock.expiresAt = clock.now() + ttlMs
+          return lock !== undefined
+        },
+        // Only our own acquisition: after our TTL lapsed somebody else may hold it now.
+        async remove() {
           if (locks.get(id)?.owner === owner) locks.delete(id)
         },
-      }
-      return lock
+      })
+    },
+    async countForced(id, windowMs) {
+      const now = clock.now()
+      const cur = forced.get(id)
+      const window = cur && cur.resetAt > now ? cur : { count: 0, resetAt: now + windowMs }
+      window.count++
+      forced.set(id, window)
+      return { count: window.count, resetInMs: window.resetAt - now }
     },
     async getBrake(id) {
       const brake = brakes.get(id)
@@ -81,6 +104,7 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
       tokens.clear()
       locks.clear()
       brakes.clear()
+      forced.clear()
       listeners.length = 0
     },
   }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import { type Clock, systemClock } from '../core/clock.js'
-import type { Lock, StoreState, StoreStatus, TokenStore } from '../core/store.js'
+import type { StoreState, StoreStatus, TokenStore } from '../core/store.js'
 import type { Generation, Token } from '../core/token.js'
-import { createKeyring, type Keyring } from './crypto.js'
+import { createKeyring, type Keyring, recordAuthKey } from './crypto.js'
+import { holdLease, releaseWhenAnswered } from './lease.js'
+import { checkStoredToken, decodeBrake, encodeBrake } from './records.js'
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void
 /** The subset of a pino logger the store uses. */
@@ -40,9 +42,15 @@ export interface RedisTokenStore extends TokenStore {
 
 // Fence and write in one step, so two replicas cannot interleave check and write.
 // KEYS[1] token key; ARGV mintedAt, value, expiresAt (ms), channel, id, the mint's start, the
-// settings' since (the generation fence, see core/token.ts replaces()), the sealing key's id or ''.
+// settings' since (the generation fence, see core/token.ts replaces()), the sealing key's id or '',
+// seen, trusted. The writer read the record first (`seen`: its fence field, '' when absent) and
+// checked it (`trusted`: '1' when it decrypts and meets the read-back rules): only a trusted
+// record's fences are obeyed, and a record changed since that read is not overwritten (-1: read again).
 const PUT_LUA = `
-local cur = tonumber(redis.call('HGET', KEYS[1], 'm'))
+local raw = redis.call('HGET', KEYS[1], 'm')
+if (raw or '') ~= ARGV[9] then return -1 end
+local cur = nil
+if ARGV[10] == '1' then cur = tonumber(raw) end
 if cur and cur >= tonumber(ARGV[1]) then return 0 end
 local since = tonumber(redis.call('HGET', KEYS[1], 'g'))
 if cur and since and since > tonumber(ARGV[6]) then return 0 end
@@ -51,6 +59,22 @@ if ARGV[8] == '' then redis.call('HDEL', KEYS[1], 'k') else redis.call('HSET', K
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`
+
+// Extend the lock only while it still holds our value (the holder is alive and still the holder).
+const RENEW_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
+
+// One forced mint counted in the credential's window, which starts with its first count. A TTL
+// missing or longer than the window (not ours) is reset, so the window always ends.
+const FORCED_LUA = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 or ttl > tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}`
 
 // Re-seal a value read under an old key, only if it is still the value that was read.
 // KEYS[1] token key; ARGV mintedAt, the value read, the value re-sealed, the current key's id.
@@ -75,8 +99,12 @@ interface ScriptCommands {
     startedAt: string,
     since: string,
     keyId: string,
+    seen: string,
+    trusted: string,
   ): Promise<number>
   tbReseal(key: string, mintedAt: string, read: string, resealed: string, keyId: string): Promise<number>
+  tbRenew(key: string, owner: string, ttlMs: string): Promise<number>
+  tbForced(key: string, windowMs: string): Promise<[number, number]>
   tbRelease(key: string, owner: string): Promise<number>
 }
 
@@ -103,9 +131,13 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const keyring: Keyring | undefined = opts.encryptionKey
     ? createKeyring(opts.encryptionKey, opts.oldEncryptionKeys)
     : undefined
+  const authKey = opts.encryptionKey ? recordAuthKey(opts.encryptionKey) : undefined
+  /** Stops the clean-up of timed-out lock attempts, and lock renewals, at close. */
+  const closed = new AbortController()
   const tokenKey = (id: string) => `${keyPrefix}token:${id}`
   const lockKey = (id: string) => `${keyPrefix}lock:${id}`
   const brakeKey = (id: string) => `${keyPrefix}brake:${id}`
+  const forcedKey = (id: string) => `${keyPrefix}forced:${id}`
   const channel = `${keyPrefix}tokens`
   const where = redactUrl(opts.url)
 
@@ -124,6 +156,8 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   redis.defineCommand('tbPut', { numberOfKeys: 1, lua: PUT_LUA })
   redis.defineCommand('tbRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
   redis.defineCommand('tbReseal', { numberOfKeys: 1, lua: RESEAL_LUA })
+  redis.defineCommand('tbRenew', { numberOfKeys: 1, lua: RENEW_LUA })
+  redis.defineCommand('tbForced', { numberOfKeys: 1, lua: FORCED_LUA })
   const scripts = redis as unknown as ScriptCommands
 
   // 'ok' means fully working: commands AND the notification subscription. So a transition to 'ok'
@@ -240,34 +274,15 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     } catch {
       return unreadable(id, m, keyring ? 'not JSON' : 'not JSON (encrypted while no key is set?)')
     }
-    const t = p as Partial<Record<keyof Token, unknown>> | null
-    if (
-      typeof t !== 'object' ||
-      t === null ||
-      typeof t.accessToken !== 'string' ||
-      t.accessToken === '' ||
-      typeof t.tokenType !== 'string' ||
-      (t.mageId !== undefined && typeof t.mageId !== 'string') ||
-      typeof t.expiresAt !== 'number' ||
-      !Number.isFinite(t.expiresAt) ||
-      typeof t.mintedAt !== 'number' ||
-      !Number.isFinite(t.mintedAt) ||
-      (t.generation !== undefined && !isGeneration(t.generation))
-    ) {
-      return unreadable(id, m, 'bad shape')
-    }
+    const checked = checkStoredToken(p, clock.now())
+    if (checked.fault !== undefined) return unreadable(id, m, checked.fault)
+    const generation = (p as { generation?: unknown }).generation
+    if (generation !== undefined && !isGeneration(generation)) return unreadable(id, m, 'bad shape')
+    const token: Token = { ...checked.token, ...(isGeneration(generation) ? { generation } : {}) }
     // The fence field must match the payload, or the fence could be bypassed by a crafted value.
-    if (Number(m) !== t.mintedAt) return unreadable(id, m, 'fence field does not match')
-    if (t.expiresAt <= clock.now()) return undefined // normal near expiry; Redis drops it shortly
+    if (Number(m) !== token.mintedAt) return unreadable(id, m, 'fence field does not match')
+    if (token.expiresAt <= clock.now()) return undefined // normal near expiry; Redis drops it shortly
     badLogged.delete(id)
-    const token: Token = {
-      accessToken: t.accessToken,
-      tokenType: t.tokenType,
-      expiresAt: t.expiresAt,
-      mintedAt: t.mintedAt,
-      ...(t.mageId !== undefined ? { mageId: t.mageId } : {}),
-      ...(isGeneration(t.generation) ? { generation: t.generation } : {}),
-    }
     return token
   }
 
@@ -319,8 +334,12 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       const expiry = String(Math.ceil(token.expiresAt))
       const startedAt = String(token.generation?.startedAt ?? token.mintedAt)
       const since = String(token.generation?.since ?? 0)
-      return (
-        (await scripts.tbPut(
+      // Read, check, then write unless the record changed meanwhile; a record that keeps changing
+      // is another replica's steady writing, which the fence would refuse anyway.
+      for (let round = 0; round < 3; round++) {
+        const h = await redis.hgetall(key)
+        const trusted = decode(id, key, h) !== undefined ? '1' : '0'
+        const written = await scripts.tbPut(
           key,
           String(token.mintedAt),
           value,
@@ -330,14 +349,16 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
           startedAt,
           since,
           keyring?.keyId ?? '',
-        )) === 1
-      )
+          h.m ?? '',
+          trusted,
+        )
+        if (written !== -1) return written === 1
+      }
+      return false
     },
     async getBrake(id) {
-      // "kind:until": holds no secret, so it is never encrypted.
-      const [kind, until] = ((await redis.get(brakeKey(id))) ?? '').split(':')
-      if ((kind !== 'rejected' && kind !== 'unavailable') || !(Number(until) > clock.now())) return undefined
-      return { kind, until: Number(until) }
+      // "kind:until[:tag]": holds no secret, so it is never encrypted, only authenticated.
+      return decodeBrake(brakeKey(id), await redis.get(brakeKey(id)), authKey, clock.now())
     },
     async setBrake(id, brake) {
       if (!brake) {
@@ -345,30 +366,37 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         return
       }
       const ttl = Math.ceil(brake.until - clock.now())
-      if (ttl > 0) await redis.set(brakeKey(id), `${brake.kind}:${brake.until}`, 'PX', ttl)
+      if (ttl > 0) await redis.set(brakeKey(id), encodeBrake(brakeKey(id), brake, authKey), 'PX', ttl)
     },
     async acquire(id, ttlMs) {
       const key = lockKey(id)
       const owner = randomUUID()
-      const ok = await redis.set(key, owner, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')
-      if (ok !== 'OK') return undefined
-      let released = false
-      const lock: Lock = {
-        // Never rejects: when Redis is unreachable the lock simply expires with its TTL.
-        async release() {
-          if (released) return
-          released = true
-          try {
-            await scripts.tbRelease(key, owner)
-          } catch (err) {
-            log.debug(
-              { credential: id, err: (err as Error).message },
-              'lock release failed; it expires by TTL',
-            )
-          }
-        },
+      const ttl = Math.max(1, Math.ceil(ttlMs))
+      let ok: string | null
+      try {
+        ok = await redis.set(key, owner, 'PX', ttl, 'NX')
+      } catch (err) {
+        // Unanswered is not "not taken": the SET may run when Redis resumes.
+        releaseWhenAnswered(() => scripts.tbRelease(key, owner), clock, closed.signal, log, id)
+        throw err
       }
-      return lock
+      if (ok !== 'OK') return undefined
+      return holdLease({
+        id,
+        ttlMs: ttl,
+        clock,
+        log,
+        renew: async () => (await scripts.tbRenew(key, owner, String(ttl))) === 1,
+        remove: () => scripts.tbRelease(key, owner),
+        signal: closed.signal,
+      })
+    },
+    async countForced(id, windowMs) {
+      const [count, resetInMs] = await scripts.tbForced(
+        forcedKey(id),
+        String(Math.max(1, Math.ceil(windowMs))),
+      )
+      return { count, resetInMs }
     },
     onToken(listener) {
       tokenListeners.push(listener)
@@ -381,6 +409,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     },
     async close() {
       closing = true
+      closed.abort()
       // QUIT lets Redis finish cleanly; bounded, then a hard disconnect (also stops reconnecting).
       const quit = async (c: Redis) => {
         let timer: NodeJS.Timeout | undefined

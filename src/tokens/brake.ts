@@ -1,5 +1,5 @@
 import { failureBrakeMs } from '../core/backoff.js'
-import { type FailureKind, type LastError, UpstreamError } from '../core/failure.js'
+import { describeFailure, type FailureKind, type LastError, UpstreamError } from '../core/failure.js'
 import type { Brake } from '../core/store.js'
 import { BrakeInForce, errorText } from './coordinator.js'
 
@@ -40,6 +40,6 @@ export function afterFailure(err: unknown, previous: Failing | undefined, now: n
     count: (previous?.count ?? 0) + 1,
     until: brake.until,
     kind: brake.kind,
-    lastError: { kind: brake.kind, message: failure.message, at: now },
+    lastError: { kind: brake.kind, message: describeFailure(failure), at: now },
   }
 }

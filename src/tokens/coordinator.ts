@@ -22,10 +22,20 @@ export interface CoordinateOptions {
   log: Logger
   /** Shutdown: stop waiting for the lock and give up. */
   signal: AbortSignal
-  /** Outlives the worst mint (all attempts and waits), so a live holder never loses its lock. */
+  /**
+   * The fleet lock's lease: the store renews it while this replica mints, so a holder that dies
+   * leaves a lock that ends this soon.
+   */
   lockTtlMs: number
+  /**
+   * What this need allows (epoch ms): the latest moment to stop waiting for another replica's
+   * mint and mint without the lock.
+   */
+  waitUntil: number
   /** Fallback re-check while another replica mints, in case its announcement is lost. */
   pollMs: number
+  /** Just before this replica calls upstream: may refuse the mint by throwing (forced-mint limit). */
+  beforeMint?: () => Promise<void>
 }
 
 export interface Outcome {
@@ -59,8 +69,10 @@ export class ShuttingDown extends Error {
  * serving callers matters more than avoiding a duplicate mint.
  */
 export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
-  // A holder that died leaves a lock that expires after lockTtlMs; we take it over then.
-  const deadline = o.clock.now() + o.lockTtlMs + 2 * o.pollMs
+  // A holder that died stops renewing: its lock ends within lockTtlMs and we take it then. A live
+  // holder may keep it for its whole mint; we wait for that only as long as our need allows.
+  const deadline = o.waitUntil
+  let waiting = false
   for (;;) {
     if (o.signal.aborted) throw new ShuttingDown()
     let lock: Lock | undefined
@@ -92,11 +104,21 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
       if (found) return found
       return mintAndSave(o)
     }
+    if (!waiting) {
+      waiting = true
+      o.log.debug(
+        { credential: o.id, waitMs: Math.max(0, deadline - o.clock.now()) },
+        'another replica holds the fleet lock: waiting for its token',
+      )
+    }
     await o.notices.wait(o.id, Math.max(0, Math.min(o.pollMs, deadline - o.clock.now())), o.signal)
     const found = await readStore(o)
     if (found) return found
     if (o.clock.now() >= deadline) {
-      o.log.warn({ credential: o.id }, 'gave up waiting for the fleet lock: minting without it')
+      o.log.warn(
+        { credential: o.id },
+        'waited for the fleet lock as long as this need allows: minting without it',
+      )
       return mintAndSave(o)
     }
   }
@@ -112,6 +134,7 @@ async function readStore(o: CoordinateOptions): Promise<Outcome | undefined> {
 }
 
 async function mintAndSave(o: CoordinateOptions): Promise<Outcome> {
+  await o.beforeMint?.()
   let token: Token
   try {
     token = await o.mint()
@@ -123,9 +146,12 @@ async function mintAndSave(o: CoordinateOptions): Promise<Outcome> {
   }
   try {
     if (await o.store.put(o.id, token)) return { token, minted: true, saved: true }
-    // Fenced: a token minted after ours is already stored. Prefer it.
+    // Fenced: a token minted after ours is already stored. Prefer it, but only if it does what
+    // this mint was for: it may be the very token a caller reported rejected (stored by a replica
+    // whose clock runs ahead, or written back), and that is never handed out again.
     const newer = await o.store.get(o.id).catch(() => undefined)
-    return { token: newer ?? token, minted: true, saved: true }
+    const ours = !newer || (!o.accept(newer) && o.accept(token))
+    return { token: ours ? token : newer, minted: true, saved: true }
   } catch (err) {
     o.log.warn(
       { credential: o.id, err: errorText(err) },

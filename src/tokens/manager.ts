@@ -13,6 +13,8 @@ export { FRESH_MS } from './freshness.js'
 export type { CredentialState, CredentialStatus } from './unit.js'
 
 const WARM_UP_CONCURRENCY = 8
+/** The fleet lock's lease: renewed every third of it while held, so a dead holder's ends this soon. */
+export const LOCK_LEASE_MS = 5_000
 
 export interface TokenManagerOptions {
   credentials: Iterable<Credential>
@@ -55,8 +57,9 @@ export function createTokenManager(opts: TokenManagerOptions) {
     events: opts.events,
     notices: createNotices(opts.clock ?? systemClock),
     refreshMargin: opts.refreshMargin,
-    // Longer than the worst mint: every attempt timing out plus the waits between them.
-    lockTtlMs:
+    lockTtlMs: LOCK_LEASE_MS,
+    // The worst mint: every attempt timing out plus the waits between them.
+    maxMintMs:
       ATTEMPTS_PER_MINT * opts.upstreamTimeoutMs + (ATTEMPTS_PER_MINT - 1) * MAX_INLINE_WAIT_MS + 2_000,
     signal: abort.signal,
     draining: () => draining,

@@ -12,6 +12,13 @@ export interface Serving {
    * joined served another need and `worthAnother` says a new mint could do better.
    */
   obtain(accept: Accept, worthAnother?: Accept): Promise<Token>
+  /**
+   * Like obtain, for a caller reporting `rejectedToken` rejected by upstream: when it is the held
+   * token, the mint is a forced one (bounded fleet-wide) and that token is never held again.
+   */
+  replace(rejectedToken: string, accept: Accept): Promise<Token>
+  /** The held token, after taking a newer one from the store (another replica's mint). */
+  recheck(): Promise<Token | undefined>
   now(): number
 }
 
@@ -25,9 +32,10 @@ export async function getToken(unit: Serving, minTtlS: number | undefined): Prom
   try {
     token = await unit.obtain(accept, (t) => !accept(t) && !isFresh(t, unit.now()))
   } catch (err) {
-    // The default min_ttl: a held token that still meets it beats a failure.
-    const current = unit.held()
-    if (minTtlS === undefined && current && meets(current, undefined, unit.now())) return current
+    // A held token that meets the need beats a failure: the default min_ttl's may be the one held
+    // all along, an explicit one's may have come from another replica while this one's mint failed.
+    const current = await unit.recheck()
+    if (current && meets(current, minTtlS, unit.now())) return current
     throw err
   }
   if (!accept(token)) throw unreachable(minTtlS)
@@ -43,7 +51,12 @@ export function refreshToken(unit: Serving, rejectedToken: string | undefined): 
   const alive = (t: Token) => remainingMs(t, unit.now()) > 0
   if (rejectedToken !== undefined) {
     if (held && held.accessToken !== rejectedToken && alive(held)) return Promise.resolve(held)
-    return unit.obtain((t) => t.accessToken !== rejectedToken && alive(t))
+    // Never the rejected token, nor one older than the token held (a stale record, say).
+    const floor = held?.mintedAt
+    return unit.replace(
+      rejectedToken,
+      (t) => t.accessToken !== rejectedToken && alive(t) && (floor === undefined || t.mintedAt > floor),
+    )
   }
   if (held && isFresh(held, unit.now()) && alive(held)) return Promise.resolve(held)
   return unit.obtain((t) => isFresh(t, unit.now()) && alive(t))

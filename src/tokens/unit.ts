@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js'
 import { type Credential, settingsDigest } from '../core/credential.js'
-import { type LastError, MintFailed } from '../core/failure.js'
+import { type LastError, MintFailed, TooManyForcedMints } from '../core/failure.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
 import { marginStart, refreshAt } from '../core/schedule.js'
@@ -9,6 +9,7 @@ import { fingerprint, type Token } from '../core/token.js'
 import { type ManagerEvents, mintWithRetries } from './attempts.js'
 import { afterFailure, asUpstreamError, brakeAfter, type Failing } from './brake.js'
 import { BrakeInForce, coordinate, ShuttingDown } from './coordinator.js'
+import { createForcedLimit } from './forced.js'
 import { meets, remainingMs } from './freshness.js'
 import type { Notices } from './notices.js'
 import { type Accept, getToken, refreshToken, type Serving } from './serving.js'
@@ -39,7 +40,10 @@ export interface UnitDeps {
   events: ManagerEvents | undefined
   notices: Notices
   refreshMargin: number
+  /** The fleet lock's lease, renewed while held (see coordinate). */
   lockTtlMs: number
+  /** The worst mint (all attempts and waits): how long a live lock holder may legitimately take. */
+  maxMintMs: number
   /** Aborted by close(): upstream calls stop and no new mint starts. */
   signal: AbortSignal
   /** True once drain() was called: no more background refreshes. */
@@ -72,8 +76,11 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   let inflight: { settings: typeof settings; promise: Promise<Token> } | undefined
   /** Written by retire(): a removed credential arms nothing more. */
   let retired = false
+  /** Written by noteRejected(): the last held token a caller reported rejected; never held again. */
+  let rejected: string | undefined
 
   const id = initial.id
+  const forcedLimit = createForcedLimit({ store, id, clock, log })
   const now = () => clock.now()
   const stopped = () => retired || signal.aborted
 
@@ -106,13 +113,25 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     held = next
   }
 
+  function noteRejected(accessToken: string): void {
+    rejected = accessToken
+  }
+
   function markSaved(token: Token): void {
     if (held?.token === token) setHeld({ ...held, unsaved: false })
   }
 
-  /** Holds `token` unless an equal or later one is already held. Always re-arms the refresh timer. */
+  /**
+   * Holds `token` unless an equal or later one is already held, or it was reported rejected. A token
+   * this replica minted replaces a held one reported rejected, whatever their mint times say (the
+   * rejected one may carry a later time from a clock running ahead). Always re-arms the refresh timer.
+   */
   function hold(token: Token, source: 'minted' | 'store', saved = true): void {
-    if (!held || token.mintedAt > held.token.mintedAt) {
+    const replacesRejected = source === 'minted' && held !== undefined && held.token.accessToken === rejected
+    if (
+      token.accessToken !== rejected &&
+      (!held || token.mintedAt > held.token.mintedAt || replacesRejected)
+    ) {
       setHeld({ token, refreshedAt: now(), unsaved: !saved })
       setFailing(undefined)
       if (source === 'store') {
@@ -152,6 +171,8 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     const isDue = (t: Token) => now() >= marginStart(t, deps.refreshMargin)
     obtain(
       (t) => remainingMs(t, now()) > 0 && !isDue(t) && (!previous || t.mintedAt > previous.mintedAt),
+      // Waiting on another replica's mint is fine while the held token lasts; not past it.
+      { waitUntil: Math.min(now() + deps.maxMintMs, previous?.expiresAt ?? Number.POSITIVE_INFINITY) },
     ).catch(() => {
       // Recorded and re-armed by fail(); callers are served from memory meanwhile.
     })
@@ -188,7 +209,10 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
    * A new token for this credential: one shared run in this process (single-flight), one mint across
    * the fleet (coordinate). `accept` says whether a token another replica just stored does the job.
    */
-  function obtain(accept: Accept, force = false): Promise<Token> {
+  function obtain(
+    accept: Accept,
+    need: { forced?: boolean; force?: boolean; waitUntil?: number } = {},
+  ): Promise<Token> {
     // A run begun with settings a reload has since replaced is not joined: it mints with those.
     if (inflight?.settings === settings) return inflight.promise
     if (braked()) return Promise.reject(brakeError())
@@ -201,7 +225,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           store,
           id,
           accept,
-          force,
+          force: need.force ?? false,
           mint: async () => {
             const startedAt = now()
             const minted = await mintWithRetries(current.credential, current.mint, deps, secret)
@@ -216,13 +240,18 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           notices: deps.notices,
           log,
           lockTtlMs: deps.lockTtlMs,
+          // A live holder may take its whole mint; waiting that long is no worse than minting here.
+          waitUntil: need.waitUntil ?? now() + deps.maxMintMs,
           pollMs: LOCK_POLL_MS,
+          ...(need.forced ? { beforeMint: forcedLimit.admit } : {}),
         })
         // Served to whoever joined this run, but never held over a token of the new settings.
         if (!replaced()) hold(outcome.token, outcome.minted ? 'minted' : 'store', outcome.saved)
         return outcome.token
       } catch (err) {
         if (replaced()) throw new MintFailed(asUpstreamError(err).kind, id, 0, err instanceof ShuttingDown)
+        // Not an upstream failure: nothing to brake, the held token stands.
+        if (err instanceof TooManyForcedMints) throw err
         throw fail(err)
       }
     }
@@ -236,6 +265,11 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   /** A token was stored (by any replica): wake this replica's waiters, and take it if it is newer. */
   async function takeStored(): Promise<void> {
     deps.notices.notify(id)
+    await takeNewer()
+  }
+
+  /** Holds the stored token if it is valid and newer than the held one. */
+  async function takeNewer(): Promise<void> {
     if (stopped()) return
     const stored = await store.get(id).catch(() => undefined)
     if (stored && remainingMs(stored, now()) > 0 && (!held || stored.mintedAt > held.token.mintedAt)) {
@@ -247,12 +281,30 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
    * A token `accept` takes. The shared run may have been started for another need (joined someone
    * else's mint) and hand back a token this one does not take: then one more go, when `worthAnother`.
    */
-  async function obtainAccepted(accept: Accept, worthAnother: Accept = (t) => !accept(t)): Promise<Token> {
-    const token = await obtain(accept)
-    return worthAnother(token) ? obtain(accept) : token
+  async function obtainAccepted(
+    accept: Accept,
+    worthAnother: Accept = (t) => !accept(t),
+    forced = false,
+  ): Promise<Token> {
+    const token = await obtain(accept, { forced })
+    return worthAnother(token) ? obtain(accept, { forced }) : token
   }
 
-  const serving: Serving = { held: () => held?.token, obtain: obtainAccepted, now }
+  const serving: Serving = {
+    held: () => held?.token,
+    obtain: obtainAccepted,
+    replace(rejectedToken, accept) {
+      // Forced: the caller reports the very token held. Counted against the fleet-wide limit.
+      const forced = held?.token.accessToken === rejectedToken
+      if (forced) noteRejected(rejectedToken)
+      return obtainAccepted(accept, undefined, forced)
+    },
+    async recheck() {
+      await takeNewer().catch(() => {})
+      return held?.token
+    },
+    now,
+  }
 
   return {
     get credential(): Credential {
@@ -313,7 +365,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
       const { digest } = settings
       const accept = (t: Token) =>
         t.generation?.settings === digest && (!previous || t.mintedAt > previous.mintedAt)
-      await obtain(accept, true).catch(() => {})
+      await obtain(accept, { force: true }).catch(() => {})
     },
 
     takeStored,

@@ -1,6 +1,6 @@
 import { type Dispatcher, request } from 'undici'
 import { type Clock, systemClock } from '../core/clock.js'
-import { UpstreamError } from '../core/failure.js'
+import { PLAIN_CODE, UpstreamError } from '../core/failure.js'
 import type { Grant, Mint } from '../core/grant.js'
 
 /** What every mint needs to talk to upstream. */
@@ -98,6 +98,7 @@ export async function postForJson(
     const suffix = code === undefined ? '' : `, ${code}`
     throw new UpstreamError('rejected', `${post.label} token request rejected (HTTP ${status}${suffix})`, {
       status,
+      ...(code === undefined ? {} : { code }),
     })
   }
   const retryAfterMs = parseRetryAfter(res.headers['retry-after'], (deps.clock ?? systemClock).now())
@@ -181,8 +182,9 @@ export function upstreamErrorCode(text: string | undefined, redact: readonly str
   const obj = parsed as Record<string, unknown>
   const raw = typeof obj.error === 'string' ? obj.error : obj.code
   if (typeof raw !== 'string' && typeof raw !== 'number') return undefined
-  const code = String(raw).slice(0, 64)
-  if (!/^[A-Za-z0-9_.-]+$/.test(code)) return undefined
+  // Checked whole, never cut to fit: a cut could keep the first part of a secret upstream echoed.
+  const code = String(raw)
+  if (!PLAIN_CODE.test(code)) return undefined
   if (redact.some((s) => s !== '' && code.includes(s))) return undefined
   return code
 }

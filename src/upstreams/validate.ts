@@ -1,8 +1,9 @@
 import type { UpstreamError } from '../core/failure.js'
+import { isPrintableToken, MAX_EXPIRES_IN_S } from '../core/token.js'
 import { malformed } from './http.js'
 
 /** Longest lifetime the broker accepts from upstream (48 h): anything longer is a broken answer. */
-export const MAX_EXPIRES_IN = 172_800
+export const MAX_EXPIRES_IN = MAX_EXPIRES_IN_S
 
 /** Checks of a token answer; each returns the value or throws a `malformed` UpstreamError. */
 export class AnswerReader {
@@ -25,7 +26,7 @@ export class AnswerReader {
   token(field: string): string {
     const v = this.obj[field]
     if (typeof v !== 'string' || v === '') throw this.bad(`${field} missing or not a non-empty string`)
-    if (!/^[\x21-\x7e]+$/.test(v)) throw this.bad(`${field} has characters a header cannot carry`)
+    if (!isPrintableToken(v)) throw this.bad(`${field} has characters a header cannot carry`)
     return v
   }
 

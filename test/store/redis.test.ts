@@ -160,13 +160,19 @@ describe('redis store: keys', () => {
     const [a, b] = [make({ keyPrefix }), make({ keyPrefix })]
     await Promise.all([a.connect(), b.connect()])
     const id = newId()
-    const first = await a.acquire(id, 100)
-    await sleep(200)
+    const first = await a.acquire(id, 300)
+    // Its lease lapsed (a stall longer than the TTL, say): the lock is gone from under it.
+    await admin.del(`${keyPrefix}lock:${id}`)
     const second = await b.acquire(id, 5000)
     expect(second).toBeDefined()
     const theirs = await admin.get(`${keyPrefix}lock:${id}`)
+    // Its next renewal finds the lock someone else's: it neither extends nor takes it.
+    await sleep(300)
+    expect(first?.held).toBe(false)
     await first?.release()
     expect(await admin.get(`${keyPrefix}lock:${id}`)).toBe(theirs)
+    expect(await admin.pttl(`${keyPrefix}lock:${id}`)).toBeGreaterThan(4000)
+    await second?.release()
   })
 })
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { MintFailed } from '../../src/core/failure.js'
 import { EPOCH } from '../helpers/manual-clock.js'
 import { credential, errors, MINUTE, SECOND, setup, watch } from './harness.js'
@@ -59,7 +59,7 @@ describe('warm-up', () => {
     // The upstream's own words; the HTTP edge names the vendor (test/http/credentials.test.ts).
     expect(bad.lastError).toEqual({
       kind: 'rejected',
-      message: 'upstream refused the secret (401)',
+      message: 'token request rejected (HTTP 401)',
       at: EPOCH,
     })
 
@@ -191,8 +191,9 @@ describe('close', () => {
     const { manager, store, clock, started, upstream } = setup({ credentials: ['a'] })
     await started()
     await clock.advance(20 * SECOND)
-    // Another replica holds the lock (and may have died holding it): the caller waits for it.
-    await store.acquire('a', 60 * SECOND)
+    // Another replica holds the lock and keeps it alive: the caller waits for it.
+    const other = await store.acquire('a', 5 * SECOND)
+    onTestFinished(() => other?.release())
     const waiting = watch(manager.refresh('a', 'a-1'))
     await clock.advance(SECOND)
     expect(waiting.settled).toBe(false)

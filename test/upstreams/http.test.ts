@@ -79,7 +79,9 @@ describe('upstreamErrorCode', () => {
     expect(upstreamErrorCode('{"code":403}', [])).toBe('403')
     expect(upstreamErrorCode('{"error":"has spaces <b>"}', [])).toBeUndefined()
     expect(upstreamErrorCode('{"error":"a\\nb"}', [])).toBeUndefined()
-    expect(upstreamErrorCode(`{"error":"${'x'.repeat(200)}"}`, [])).toBe('x'.repeat(64))
+    // Too long is dropped whole, never cut: a cut could keep the start of an echoed secret.
+    expect(upstreamErrorCode(`{"error":"${'x'.repeat(65)}"}`, [])).toBeUndefined()
+    expect(upstreamErrorCode(`{"error":"${'x'.repeat(64)}"}`, [])).toBe('x'.repeat(64))
     expect(upstreamErrorCode('<html>', [])).toBeUndefined()
     expect(upstreamErrorCode(undefined, [])).toBeUndefined()
   })

@@ -29,7 +29,10 @@ With no \`rejected_token\`, the broker mints a new token, unless the last mint w
 In that case it returns that token.
 
 Concurrent refreshes of one credential share one upstream call. If the mint fails, the answer is 502
-or 503. The body is optional: no body, an empty body, \`{}\` and \`null\` all mean "no options".
+or 503. The answer is never the rejected token, nor a token older than the one the broker holds.
+
+A refresh naming the current token mints (a forced refresh). At most 6 forced mints of one credential
+happen per minute across the whole fleet; beyond that the answer is 429 with \`Retry-After\`. The body is optional: no body, an empty body, \`{}\` and \`null\` all mean "no options".
 `
 
 const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -113,7 +116,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         security: CLIENT_KEY,
         params: CredentialParams,
         body: RefreshBody,
-        response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 413, 500, 502, 503) },
+        response: { 200: TokenResponse, ...errors(400, 401, 403, 404, 413, 429, 500, 502, 503) },
       },
     },
     async (request, reply) => {

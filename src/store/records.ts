@@ -1,0 +1,85 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { MAX_BRAKE_MS } from '../core/backoff.js'
+import type { Brake } from '../core/store.js'
+import { isPrintableToken, MAX_CLOCK_SKEW_MS, MAX_EXPIRES_IN_S, type Token } from '../core/token.js'
+
+/**
+ * What is read back from Redis is held to the rules of an upstream answer: anyone with write access
+ * to Redis, or a bug in another release, could have put it there.
+ */
+export type Checked = { token: Token; fault?: undefined } | { token?: undefined; fault: string }
+
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+
+/** The token in a decoded record, or why it is not believed (never quoting the record). */
+export function checkStoredToken(p: unknown, now: number): Checked {
+  const t = p as Partial<Record<keyof Token, unknown>> | null
+  if (
+    typeof t !== 'object' ||
+    t === null ||
+    typeof t.accessToken !== 'string' ||
+    typeof t.tokenType !== 'string' ||
+    (t.mageId !== undefined && typeof t.mageId !== 'string') ||
+    !isTime(t.expiresAt) ||
+    !isTime(t.mintedAt)
+  ) {
+    return { fault: 'bad shape' }
+  }
+  if (!isPrintableToken(t.accessToken) || !isPrintableToken(t.tokenType)) {
+    return { fault: 'token has characters a header cannot carry' }
+  }
+  if (t.mageId !== undefined && !isPrintableToken(t.mageId)) return { fault: 'mage_id not printable' }
+  // A replica whose clock runs ahead (promise 12) is believed, by as much as the fleet allows.
+  if (t.mintedAt > now + MAX_CLOCK_SKEW_MS) return { fault: 'mint time in the future' }
+  if (t.expiresAt > now + MAX_EXPIRES_IN_S * 1000 + MAX_CLOCK_SKEW_MS || t.expiresAt <= t.mintedAt) {
+    return { fault: 'expiry out of range' }
+  }
+  return {
+    token: {
+      accessToken: t.accessToken,
+      tokenType: t.tokenType,
+      expiresAt: t.expiresAt,
+      mintedAt: t.mintedAt,
+      ...(t.mageId !== undefined ? { mageId: t.mageId } : {}),
+    },
+  }
+}
+
+const TAG_HEX = 32
+
+/**
+ * The brake as stored: `kind:until`, and with a record key `:tag` (an HMAC over the Redis key and
+ * `kind:until`). Readers of the previous release split on ':' and take the first two fields, so
+ * they still read it.
+ */
+export function encodeBrake(redisKey: string, brake: Brake, authKey: Buffer | undefined): string {
+  const body = `${brake.kind}:${brake.until}`
+  return authKey ? `${body}:${tag(authKey, redisKey, body)}` : body
+}
+
+/**
+ * The brake in force, or undefined. With a record key, only a brake it authenticates is obeyed (an
+ * untagged one may be forged by anyone who can write to Redis); a brake is never longer than the
+ * broker ever sets.
+ */
+export function decodeBrake(
+  redisKey: string,
+  raw: string | null,
+  authKey: Buffer | undefined,
+  now: number,
+): Brake | undefined {
+  const [kind, until, mac] = (raw ?? '').split(':')
+  if (kind !== 'rejected' && kind !== 'unavailable') return undefined
+  const at = Number(until)
+  if (!(at > now)) return undefined
+  if (authKey && !(mac !== undefined && sameTag(mac, tag(authKey, redisKey, `${kind}:${until}`)))) {
+    return undefined
+  }
+  return { kind, until: Math.min(at, now + MAX_BRAKE_MS) }
+}
+
+const tag = (authKey: Buffer, redisKey: string, body: string): string =>
+  createHmac('sha256', authKey).update(`${redisKey}\n${body}`).digest('hex').slice(0, TAG_HEX)
+
+const sameTag = (a: string, b: string): boolean =>
+  a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
