@@ -69,7 +69,7 @@ describe('GET /v1/credentials', () => {
     expect(eqp.last_error).toMatchObject({ code: 'UPSTREAM_REJECTED' })
     expect(eqp.last_error!.at).toMatch(ISO)
     expect(eqp.last_error!.message).toMatch(
-      /^Adobe Commerce Marketplace \(EQP\): EQP token request rejected \(HTTP 401/,
+      /^Adobe Commerce Marketplace \(EQP\): token request rejected \(HTTP 401/,
     )
     // The rejected credential is retried no sooner than 30 s later.
     expect(Date.parse(eqp.next_refresh_at!) - now).toBeGreaterThan(25_000)

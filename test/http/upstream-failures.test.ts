@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Behaviour, Simulator } from '../../src/simulator/server.js'
 import { buildBroker, EQP_APP_ID, IMS_CLIENT_ID, SECRETS, startSimulator } from '../helpers/broker.js'
 import { type ShiftableClock, shiftableClock } from '../helpers/manual-clock.js'
+import { eventually } from '../store/contract.js'
 import { ALL, expectError, getToken, noJitter, refresh, retryAfterSeconds } from './support.js'
 
 let sim: Simulator
@@ -62,7 +63,7 @@ describe('with a held token older than 10 s, an explicit min_ttl forces a mint',
     const ready = await app!.inject({ method: 'GET', url: '/readyz' })
     expect(ready.json().credentials['adobe-ims'].last_error).toMatchObject({
       code: 'UPSTREAM_REJECTED',
-      message: expect.stringMatching(/^Adobe IMS: IMS token request rejected \(HTTP 400, invalid_client\)$/),
+      message: expect.stringMatching(/^Adobe IMS: token request rejected \(HTTP 400, invalid_client\)$/),
     })
     // A refused secret is not retried inside the mint...
     expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
@@ -125,6 +126,26 @@ describe('with a held token older than 10 s, an explicit min_ttl forces a mint',
     expectError(res, 503, 'UPSTREAM_UNAVAILABLE')
     retryAfterSeconds(res)
     expect((await getToken(app!, 'adobe-ims')).body.access_token).toBe(held)
+  })
+
+  it("serves a token another replica stored while this one's own mint was failing (explicit min_ttl)", async () => {
+    await start({ mode: 'error5xx', latencyMs: 400 })
+    const before = sim.mints(IMS_CLIENT_ID)
+    const asking = getToken(app!, 'adobe-ims', '?min_ttl=86395')
+    // Upstream has the request; meanwhile another replica's token reaches the store.
+    await eventually(() => expect(sim.mints(IMS_CLIENT_ID)).toBeGreaterThan(before))
+    const now = clock.now()
+    const fromFleet = {
+      accessToken: 'minted-by-another-replica',
+      tokenType: 'bearer',
+      mintedAt: now,
+      expiresAt: now + 86_399_000,
+    }
+    expect(await app!.store.put('adobe-ims', fromFleet)).toBe(true)
+    const { res, body } = await asking
+    expect(res.statusCode, res.body).toBe(200)
+    expect(body.access_token).toBe(fromFleet.accessToken)
+    expect(body.access_token).not.toBe(held)
   })
 
   it('once upstream is back and the brake is over, the next need mints', async () => {

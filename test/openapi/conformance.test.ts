@@ -436,6 +436,25 @@ describe('conformance: healthy upstream', () => {
     }
   })
 
+  it('429 with Retry-After: a seventh forced refresh of one credential within a minute', async () => {
+    const url = '/v1/tokens/marketplace/refresh'
+    const answers = []
+    for (let i = 0; i < 7; i++) {
+      const current = (
+        await server.inject({ url: '/v1/tokens/marketplace', headers: auth(SECRETS.keyAll) })
+      ).json()
+      answers.push(
+        await call(server, {
+          method: 'POST',
+          url,
+          ...jsonBody(JSON.stringify({ rejected_token: current.access_token })),
+        }),
+      )
+    }
+    expect(answers.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200, 200, 429])
+    expect(answers[6]!.json().code).toBe('RATE_LIMITED')
+  })
+
   it('413: a 2 MiB refresh body', async () => {
     const payload = JSON.stringify({ rejected_token: 'x'.repeat(2 * 1024 * 1024) })
     const res = await call(server, {
