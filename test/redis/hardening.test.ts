@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { afterEach, beforeEach, describe, expect, inject, it, onTestFinished } from 'vitest'
-import { silentLogger } from '../../src/core/logger.js'
 import type { Token } from '../../src/core/token.js'
 import type { Simulator } from '../../src/simulator/server.js'
 import { createCipher, parseEncryptionKey } from '../../src/store/crypto.js'
@@ -17,6 +16,7 @@ import {
   startSimulator,
   writeConfig,
 } from '../helpers/broker.js'
+import { captureLog } from '../helpers/capture-log.js'
 import { deleteKeys, redisClient, uniquePrefix } from '../helpers/redis-keys.js'
 import { startServer } from '../helpers/server-process.js'
 import { eventually } from '../store/contract.js'
@@ -158,7 +158,7 @@ describe('the fleet lock is a short lease renewed by its live holder (defect 7)'
     const s = createRedisStore({
       url: redisUrl,
       keyPrefix: prefix,
-      log: silentLogger,
+      log: captureLog(),
       ...(commandTimeoutMs ? { commandTimeoutMs } : {}),
     })
     onTestFinished(() => s.close())
