@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
 import { EnvSchema, withoutEmpty } from './config/env.js'
 import type { EnvSource } from './config/secrets.js'
+import type { ListenerTls } from './config/tls.js'
 import type { Clock } from './core/clock.js'
 import { clientErrorHandler } from './http/client-error.js'
 import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TIMEOUT_CHECK_MS } from './http/connections.js'
@@ -16,6 +17,7 @@ import metricsPlugin from './plugins/metrics.js'
 import reloadPlugin from './plugins/reload.js'
 import shutdownPlugin from './plugins/shutdown.js'
 import storePlugin from './plugins/store.js'
+import tlsPlugin from './plugins/tls.js'
 import tokensPlugin from './plugins/tokens.js'
 
 export interface AppOptions {
@@ -25,6 +27,8 @@ export interface AppOptions {
   clock?: Clock
   random?: () => number
   dispatcher?: Dispatcher
+  /** Extra CA certificates (PEM) for upstream TLS, as NODE_EXTRA_CA_CERTS gives the process (tests). */
+  upstreamCa?: string
   /** Re-check the config file and secret files this often, in ms (server.ts: 30 s; tests: off). */
   secretPollMs?: number
   /** Describe the routes for openapi.yaml (tools/openapi.ts, with this version); never when serving. */
@@ -64,6 +68,22 @@ export const serverOptions = (logLevel = 'info') =>
   }) satisfies FastifyHttpOptions<Server>
 
 /**
+ * The HTTPS listener's settings, added to serverOptions() when TLS_CERT_FILE and TLS_KEY_FILE are set
+ * (config/tls.ts reads them): server.ts and tests build an HTTPS broker the same way. Fastify hands
+ * these to https.createServer in place of `http`, so the Node http settings go in too. With a client
+ * CA, every connection is asked for a certificate but none is required at the TLS layer: /v1/*
+ * checks it (http/index.ts), while probes reach /healthz, /readyz and /metrics without one.
+ */
+export const httpsOptions = (tls: ListenerTls) => ({
+  https: {
+    ...serverOptions().http,
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca === undefined ? {} : { ca: tls.ca, requestCert: true, rejectUnauthorized: false }),
+  },
+})
+
+/**
  * The broker as a plugin: configuration, infrastructure clients, the token manager and the HTTP
  * API. It never listens; server.ts (the process) and the tests decide how it is served.
  */
@@ -72,7 +92,8 @@ async function app(fastify: FastifyInstance, opts: AppOptions) {
   // `env: false`: the given source is the only one; @fastify/env would otherwise merge process.env in.
   await fastify.register(fastifyEnv, { schema: EnvSchema, data: env, env: false })
   await fastify.register(brokerConfig, { env })
-  await fastify.register(dispatcherPlugin, { dispatcher: opts.dispatcher })
+  await fastify.register(tlsPlugin, { env })
+  await fastify.register(dispatcherPlugin, { dispatcher: opts.dispatcher, upstreamCa: opts.upstreamCa })
   await fastify.register(storePlugin, { clock: opts.clock })
   await fastify.register(metricsPlugin)
   await fastify.register(tokensPlugin, { clock: opts.clock, random: opts.random })

@@ -1,9 +1,10 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
-import app, { serverOptions } from './app.js'
+import app, { httpsOptions, serverOptions } from './app.js'
 import { LOG_LEVELS, withoutEmpty } from './config/env.js'
 import { describeStartupError } from './config/errors.js'
 import { parseTrustProxy, type TrustProxy } from './config/network.js'
+import { type ListenerTls, readListenerTls } from './config/tls.js'
 import { loggerOptions } from './log/options.js'
 import { SHUTDOWN_BUDGET_MS } from './plugins/shutdown.js'
 
@@ -22,8 +23,18 @@ try {
   // Refused below by the schema check with its own message.
 }
 
+// Fastify takes HTTPS at construction; the app re-reads the same files to rotate them (plugins/tls.ts).
+let tls: ListenerTls | undefined
+try {
+  tls = await readListenerTls(env)
+} catch (err) {
+  process.stderr.write(`token-broker: ${describeStartupError(err)}\n`)
+  process.exit(1)
+}
+
 const fastify = Fastify({
   ...serverOptions(level),
+  ...(tls === undefined ? {} : httpsOptions(tls)),
   logger: loggerOptions(level),
   trustProxy,
   // Internal callers keep connections open; outlive common load-balancer idle timeouts.

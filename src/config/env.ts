@@ -2,6 +2,9 @@ import { type Static, Type } from '@sinclair/typebox'
 
 const DEFAULT_ALLOWED_CIDRS = '127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7'
 
+/** An http(s) proxy URL, credentials allowed; schema errors name the variable, never the value. */
+const PROXY_URL = '^https?://[^\\s/]+/?$'
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /**
@@ -28,6 +31,17 @@ export const EnvSchema = Type.Object({
     default: 'info',
   }),
   ALLOW_INSECURE_UPSTREAM: Type.Boolean({ default: false }),
+  // Egress proxy for upstream token requests (config/proxy.ts); the lower-case forms win, as in curl.
+  HTTPS_PROXY: Type.Optional(Type.String({ pattern: PROXY_URL })),
+  https_proxy: Type.Optional(Type.String({ pattern: PROXY_URL })),
+  HTTP_PROXY: Type.Optional(Type.String({ pattern: PROXY_URL })),
+  http_proxy: Type.Optional(Type.String({ pattern: PROXY_URL })),
+  NO_PROXY: Type.Optional(Type.String()),
+  no_proxy: Type.Optional(Type.String()),
+  // HTTPS on the listener, and client certificates for /v1/* (config/tls.ts).
+  TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  TLS_CLIENT_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
 })
 
 export type Env = Static<typeof EnvSchema>

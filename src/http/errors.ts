@@ -8,6 +8,11 @@ const SEND_A_KEY = 'Send a valid client key as "Authorization: Bearer <key>"'
 
 export const BadRequest = createError('BAD_REQUEST', '%s', 400)
 export const Unauthenticated = createError('UNAUTHENTICATED', SEND_A_KEY, 401)
+export const NoClientCertificate = createError(
+  'UNAUTHENTICATED',
+  'Present a client certificate signed by the client CA (TLS_CLIENT_CA_FILE), and a valid client key',
+  401,
+)
 export const Forbidden = createError('FORBIDDEN', '%s', 403)
 export const CredentialNotFound = createError('CREDENTIAL_NOT_FOUND', 'No credential is named "%s"', 404)
 export const RouteNotFound = createError('NOT_FOUND', 'No route %s %s', 404)

@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Client } from '../core/credential.js'
 import { authenticate } from './auth.js'
 import { guardConnections } from './connections.js'
 import { errorHandler, notFoundHandler } from './error-handler.js'
-import { BadRequest, Forbidden, Unauthenticated } from './errors.js'
+import { BadRequest, Forbidden, NoClientCertificate, Unauthenticated } from './errors.js'
 import credentialRoutes from './routes/credentials.js'
 import healthRoutes from './routes/health.js'
 import tokenRoutes from './routes/tokens.js'
@@ -64,6 +65,15 @@ async function http(fastify: FastifyInstance) {
   await fastify.register(healthRoutes)
   await fastify.register(async function v1(scope) {
     scope.decorateRequest('client', null as unknown as Client)
+    // Mutual TLS (TLS_CLIENT_CA_FILE): the TLS layer asked for a certificate and verified any it got;
+    // /v1/* requires a verified one. Decided once here, so a plain listener pays nothing per request.
+    if (fastify.listenerTls !== undefined && fastify.config.TLS_CLIENT_CA_FILE !== undefined) {
+      scope.addHook('onRequest', (request, _reply, done) => {
+        if ((request.raw.socket as Partial<TLSSocket>).authorized !== true)
+          return done(new NoClientCertificate())
+        done()
+      })
+    }
     scope.addHook('onRequest', (request, _reply, done) => {
       const client = authenticate(fastify.broker.config.clients, request.headers.authorization)
       if (!client) return done(new Unauthenticated())
@@ -75,4 +85,7 @@ async function http(fastify: FastifyInstance) {
   })
 }
 
-export default fp(http, { name: 'http', dependencies: ['tokens', 'metrics', 'broker-config'] })
+export default fp(http, {
+  name: 'http',
+  dependencies: ['tokens', 'metrics', 'broker-config', 'listener-tls'],
+})

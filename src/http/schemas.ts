@@ -285,6 +285,11 @@ const readiness = <T extends string>(statuses: readonly T[], description: string
                 '`appSecret`). Above 0: the preferred secret was refused and a later one works, a ' +
                 'rotation is half done. Back to 0 on the next reload.',
             }),
+            clock_offset_ms: Type.Union([Type.Integer(), Type.Null()], {
+              description:
+                "The upstream's clock minus the broker's, in ms, from the `Date` header of the last token " +
+                'answer; `null` before any. Past 30 s either way the broker logs a warning once.',
+            }),
           },
           { additionalProperties: false },
         ),

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
+import { describeProxy, egressProxy } from '../config/proxy.js'
 import { createDispatcher } from '../upstreams/dispatcher.js'
 
 declare module 'fastify' {
@@ -12,6 +13,8 @@ declare module 'fastify' {
 export interface DispatcherOptions {
   /** Injected by tests (an undici MockAgent); not closed at shutdown, as the app did not create it. */
   dispatcher?: Dispatcher
+  /** Test seam: extra CA certificates (PEM) for upstream TLS, as NODE_EXTRA_CA_CERTS gives the process. */
+  upstreamCa?: string
 }
 
 /** The one keep-alive connection pool every upstream call goes through. */
@@ -20,8 +23,19 @@ async function dispatcherPlugin(fastify: FastifyInstance, opts: DispatcherOption
     fastify.decorate('dispatcher', opts.dispatcher)
     return
   }
+  const proxy = egressProxy(fastify.config)
+  const via = proxy.httpsProxy ?? proxy.httpProxy
+  if (via !== undefined) {
+    fastify.log.info(
+      { component: 'upstream', proxy: describeProxy(via), no_proxy: proxy.noProxy ?? null },
+      'upstream token requests go through an egress proxy',
+    )
+  }
   // Closed by the shutdown plugin.
-  fastify.decorate('dispatcher', createDispatcher())
+  fastify.decorate(
+    'dispatcher',
+    createDispatcher({ proxy, ...(opts.upstreamCa === undefined ? {} : { ca: opts.upstreamCa }) }),
+  )
 }
 
 export default fp(dispatcherPlugin, { name: 'undici-dispatcher' })

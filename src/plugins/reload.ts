@@ -77,7 +77,12 @@ async function reloadPlugin(fastify: FastifyInstance, opts: ReloadOptions) {
   // One reload at a time, in order; a reload that throws must not break the ones after it.
   fastify.decorate('reloadConfig', (reason: string) => {
     running = (running ?? Promise.resolve(true))
-      .then(() => reload(reason))
+      .then(async () => {
+        const config = await reload(reason)
+        // The listener's certificate rotates on the same signal and poll as the secrets.
+        const certificate = (await fastify.listenerTls?.reload(reason)) ?? true
+        return config && certificate
+      })
       .catch((err: unknown) => {
         log.error({ reason, problem: (err as Error).message }, 'configuration reload failed')
         return false
@@ -92,4 +97,4 @@ async function reloadPlugin(fastify: FastifyInstance, opts: ReloadOptions) {
   }
 }
 
-export default fp(reloadPlugin, { name: 'reload', dependencies: ['broker-config', 'tokens'] })
+export default fp(reloadPlugin, { name: 'reload', dependencies: ['broker-config', 'tokens', 'listener-tls'] })

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { type Clock, systemClock } from '../core/clock.js'
 import { createTokenManager, type TokenManager } from '../tokens/manager.js'
+import { type ClockOffsets, createClockOffsets } from '../upstreams/clock-offset.js'
 import { createMint } from '../upstreams/index.js'
 
 declare module 'fastify' {
@@ -9,6 +10,8 @@ declare module 'fastify' {
     tokens: TokenManager
     /** The token manager's time, so that answers (expires_in) and metrics agree with it. */
     clock: Clock
+    /** The upstreams' clocks relative to ours, per credential, as their `Date` headers show them. */
+    upstreamClocks: ClockOffsets
   }
 }
 
@@ -19,6 +22,7 @@ export interface TokensOptions {
 
 async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
   const { config } = fastify
+  const upstreamClocks = createClockOffsets(fastify.log.child({ component: 'upstream' }))
   const manager = createTokenManager({
     credentials: fastify.broker.config.credentials.values(),
     store: fastify.store,
@@ -27,6 +31,7 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
         dispatcher: fastify.dispatcher,
         timeoutMs: config.UPSTREAM_TIMEOUT_MS,
         clock: opts.clock ?? systemClock,
+        clockOffset: upstreamClocks.observer(credential.id, new URL(credential.baseUrl).origin),
       }),
     log: fastify.log.child({ component: 'tokens' }),
     refreshMargin: config.REFRESH_MARGIN,
@@ -37,6 +42,7 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
   })
   fastify.decorate('tokens', manager)
   fastify.decorate('clock', opts.clock ?? systemClock)
+  fastify.decorate('upstreamClocks', upstreamClocks)
 
   // Warm-up runs after the server is up, so /healthz answers and /readyz says "starting" meanwhile.
   fastify.addHook('onReady', async () => {

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import {
   type Answer,
@@ -26,6 +27,8 @@ export interface SimulatorOptions {
     | ((id: string) => string | readonly string[] | undefined)
   /** The clock tokens expire by (epoch ms); default Date.now. */
   now?: () => number
+  /** Serve HTTPS with this certificate and key (PEM), as Adobe does; plain HTTP when absent. */
+  tls?: { cert: string | Buffer; key: string | Buffer }
 }
 
 /** One token request received; never holds a secret or a token. */
@@ -250,12 +253,14 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
     sendJson(res, 404, { error: 'not_found' })
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) sendJson(res, 500, { error: 'simulator_error' })
       else res.destroy()
     })
-  })
+  }
+  const server = opts.tls ? createHttpsServer(opts.tls, onRequest) : createServer(onRequest)
+  const scheme = opts.tls ? 'https' : 'http'
 
   const sim: Simulator = {
     listen(port = 0, host = '127.0.0.1') {
@@ -267,7 +272,7 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
           server.off('error', reject)
           const addr = server.address() as AddressInfo
           const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-          baseUrl = `http://${h}:${addr.port}`
+          baseUrl = `${scheme}://${h}:${addr.port}`
           resolve(baseUrl)
         })
       })

@@ -2,6 +2,8 @@ import { type Dispatcher, request } from 'undici'
 import { type Clock, systemClock } from '../core/clock.js'
 import { PLAIN_CODE, UpstreamError } from '../core/failure.js'
 import type { Grant, Mint } from '../core/grant.js'
+import { dateOffset } from './clock-offset.js'
+import { EgressProxyError, transportCode, untrustedCertificate } from './transport-errors.js'
 
 /** What every mint needs to talk to upstream. */
 export interface UpstreamDeps {
@@ -10,6 +12,8 @@ export interface UpstreamDeps {
   readonly timeoutMs: number
   /** Reads HTTP-date Retry-After values against it; the system clock unless a test drives time. */
   readonly clock?: Clock
+  /** Told the upstream's clock offset (its `Date` header minus our clock) on every answer that has one. */
+  readonly clockOffset?: (offsetMs: number) => void
 }
 
 export interface TokenPost {
@@ -58,7 +62,7 @@ export async function postForJson(
   const timeout = AbortSignal.timeout(deps.timeoutMs)
   const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
   const fail = (err: unknown): never => {
-    throw classifyTransportError(err, post.label, deps.timeoutMs, timeout, signal)
+    throw classifyTransportError(err, post, deps.timeoutMs, timeout, signal)
   }
 
   let res: Dispatcher.ResponseData
@@ -81,6 +85,11 @@ export async function postForJson(
     text = await readCapped(res)
   } catch (err) {
     return fail(err)
+  }
+
+  if (deps.clockOffset !== undefined) {
+    const offset = dateOffset(res.headers.date, (deps.clock ?? systemClock).now())
+    if (offset !== undefined) deps.clockOffset(offset)
   }
 
   const status = res.statusCode
@@ -142,14 +151,14 @@ async function readCapped(res: Dispatcher.ResponseData): Promise<string | undefi
 
 function classifyTransportError(
   err: unknown,
-  label: string,
+  { label, url }: TokenPost,
   timeoutMs: number,
   timeout: AbortSignal,
   callerSignal: AbortSignal | undefined,
 ): unknown {
   // The caller gave up (shutdown, say): hand its own reason back, as fetch does; this is not an upstream failure.
   if (callerSignal?.aborted && !timeout.aborted) return callerSignal.reason
-  const code = errorCode(err)
+  const code = transportCode(err)
   if (
     timeout.aborted ||
     code === 'UND_ERR_HEADERS_TIMEOUT' ||
@@ -158,15 +167,18 @@ function classifyTransportError(
   ) {
     return new UpstreamError('timeout', `${label} token request timed out after ${timeoutMs} ms`)
   }
+  // Built from a host:port and an error code only, never from the proxy URL (which may hold a password).
+  if (err instanceof EgressProxyError)
+    return new UpstreamError('network', `${label} token request failed: ${err.message}`)
+  const untrusted = untrustedCertificate(err)
+  if (untrusted !== undefined) {
+    return new UpstreamError(
+      'network',
+      `${label} token request failed: certificate of ${new URL(url).host} not trusted (${untrusted})`,
+    )
+  }
   const detail = code === undefined ? '' : ` (${code})`
   return new UpstreamError('network', `${label} token request failed: network error${detail}`)
-}
-
-/** Node/undici error codes are fixed identifiers; anything else is not trusted into a message. */
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined
-  const code = err.code
-  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : undefined
 }
 
 /** The upstream error code (IMS `error`, EQP `code`), only if it is a short plain identifier. */

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
-import app, { type AppOptions, serverOptions } from '../../src/app.js'
+import app, { type AppOptions, httpsOptions, serverOptions } from '../../src/app.js'
+import { readListenerTls } from '../../src/config/tls.js'
 import { loggerOptions } from '../../src/log/options.js'
-import { createSimulator, type Simulator } from '../../src/simulator/server.js'
+import { createSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server.js'
 
 /** Canary values: the log tests assert none of them ever reaches a log line. */
 export const SECRETS = {
@@ -20,8 +21,11 @@ export const EQP_APP_ID = 'AQ17NZ49WC'
 export const auth = (key: string) => ({ authorization: `Bearer ${key}` })
 
 /** The simulator, accepting exactly the canary secrets. */
-export async function startSimulator(): Promise<Simulator> {
-  const sim = createSimulator({ secrets: { [IMS_CLIENT_ID]: SECRETS.ims, [EQP_APP_ID]: SECRETS.eqp } })
+export async function startSimulator(opts: Pick<SimulatorOptions, 'tls'> = {}): Promise<Simulator> {
+  const sim = createSimulator({
+    ...opts,
+    secrets: { [IMS_CLIENT_ID]: SECRETS.ims, [EQP_APP_ID]: SECRETS.eqp },
+  })
   await sim.listen()
   return sim
 }
@@ -82,7 +86,7 @@ export interface TestBrokerOptions extends Partial<Omit<AppOptions, 'env'>> {
   warm?: boolean
 }
 
-/** The real app, built in-process as server.ts builds it, but not listening. */
+/** The real app, built in-process as server.ts builds it (HTTPS when env names TLS files), but not listening. */
 export async function buildBroker(opts: TestBrokerOptions): Promise<FastifyInstance> {
   const { path, cleanup } = await writeConfig(opts.document ?? brokerDocument(opts.simUrl))
   const env = { ...baseEnv(path), ...(opts.logLines ? { LOG_LEVEL: 'trace' } : {}), ...opts.env }
@@ -94,12 +98,20 @@ export async function buildBroker(opts: TestBrokerOptions): Promise<FastifyInsta
         },
       })
     : undefined
+  const tls = await readListenerTls(env)
   const fastify = Fastify({
     ...serverOptions(env.LOG_LEVEL ?? 'trace'),
+    ...(tls === undefined ? {} : httpsOptions(tls)),
     logger: stream ? { ...loggerOptions(env.LOG_LEVEL ?? 'trace'), stream } : false,
-  })
+  }) as unknown as FastifyInstance
   fastify.addHook('onClose', cleanup)
-  await fastify.register(app, { env, clock: opts.clock, random: opts.random, dispatcher: opts.dispatcher })
+  await fastify.register(app, {
+    env,
+    clock: opts.clock,
+    random: opts.random,
+    dispatcher: opts.dispatcher,
+    upstreamCa: opts.upstreamCa,
+  })
   await fastify.ready()
   if (opts.warm !== false) await fastify.tokens.start()
   return fastify

@@ -53,6 +53,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           expires_at: isoOrNull(s.expiresAt),
           last_error: lastErrorBody(s.credential.type, s.lastError),
           secret: s.secret,
+          clock_offset_ms: fastify.upstreamClocks.offset(id) ?? null,
         }
       }
       reply.header('cache-control', 'no-store')
