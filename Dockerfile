@@ -82,8 +82,11 @@ EXPOSE 8080
 # drains and exits 0 on it; SIGHUP (reload of config and secrets) reaches it the same way.
 # It spawns no children, so no zombie reaping is needed (`docker run --init` adds tini if wanted).
 STOPSIGNAL SIGTERM
-# Liveness through node's own fetch: the image has no curl or wget to rely on.
+# Liveness through node itself: the image has no curl or wget to rely on. With TLS_CERT_FILE set the
+# listener speaks HTTPS: the probe follows, presents no client certificate (/healthz needs none under
+# mTLS) and does not verify the server's, which names the service, not 127.0.0.1: it asks only
+# whether this very process answers on loopback.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+    CMD ["node", "-e", "const e=process.env,s=!!e.TLS_CERT_FILE;require(s?'node:https':'node:http').get({host:'127.0.0.1',port:e.PORT||8080,path:'/healthz',rejectUnauthorized:false,timeout:2500},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).on('timeout',()=>process.exit(1))"]
 # The node flags are those of src/node-flags.ts (test/docker/static.test.ts keeps them in step).
 CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/server.js"]

@@ -689,3 +689,43 @@ describe('demo secrets', () => {
     }
   })
 })
+
+describe('docker-compose.tls.yml (TLS override)', () => {
+  const override = dict(parse(read('docker-compose.tls.yml'), { merge: true }), 'docker-compose.tls.yml')
+  const overridden = dict(override.services, 'services')
+  const tlsSecrets = dict(override.secrets, 'secrets')
+
+  it('turns TLS on for every broker replica, from compose secrets, with schema variables only', () => {
+    expect(Object.keys(overridden).sort()).toEqual([...brokerNames].sort())
+    for (const n of brokerNames) {
+      const s = dict(overridden[n], `service ${n}`)
+      const env = environmentOf(s)
+      for (const k of env.keys()) expect(ALLOWED_ENV, `${n} sets ${k}`).toContain(k)
+      const mounted = strings(s.secrets)
+      for (const name of ['TLS_CERT_FILE', 'TLS_KEY_FILE']) {
+        const path = env.get(name)
+        expect(path, `${n} ${name}`).toMatch(/^\/run\/secrets\//)
+        const secret = path!.slice('/run/secrets/'.length)
+        expect(mounted, `${n} mounts ${secret}`).toContain(secret)
+        expect(Object.keys(tlsSecrets)).toContain(secret)
+      }
+      // The override adds no ports: publishing stays as the base file has it.
+      expect(s.ports).toBeUndefined()
+    }
+  })
+
+  it('reads certificate and key from docker/tls/, which git and the build context ignore', () => {
+    for (const [name, raw] of Object.entries(tlsSecrets)) {
+      const file = String(dict(raw, `secret ${name}`).file)
+      expect(resolve(repoRoot, file).startsWith(fromRoot('docker', 'tls'))).toBe(true)
+    }
+    expect(read('.gitignore').split(/\r?\n/)).toContain('/docker/tls/')
+    expect(read('.dockerignore').split(/\r?\n/)).toContain('docker')
+  })
+
+  it("keeps the image's HEALTHCHECK working with TLS on: it follows TLS_CERT_FILE", () => {
+    const hc = finalOf('HEALTHCHECK').at(-1)?.args ?? ''
+    expect(hc).toContain('TLS_CERT_FILE')
+    expect(hc).toContain('node:https')
+  })
+})
