@@ -102,6 +102,8 @@ export interface BrokerOptions {
   /** The server script; default brokerEntry(). */
   entry?: string
   readyTimeoutMs?: number
+  /** Extra environment, e.g. TLS_CERT_FILE and TLS_KEY_FILE (the URL is then https). */
+  env?: Record<string, string>
 }
 
 export interface Broker {
@@ -145,6 +147,7 @@ export async function spawnBroker(opts: BrokerOptions, configPath?: string): Pro
     BENCH_CLIENT_KEY: SECRETS.key,
     BENCH_OPS_KEY: SECRETS.keyOps,
     BENCH_CLAIMS_KEY: SECRETS.keyClaims,
+    ...opts.env,
   })
   const child = startBenchChild(
     opts.name,
@@ -155,7 +158,7 @@ export async function spawnBroker(opts: BrokerOptions, configPath?: string): Pro
   )
   return {
     name: opts.name,
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.env?.TLS_CERT_FILE ? 'https' : 'http'}://127.0.0.1:${port}`,
     child,
     pid: child.pid,
     stop: async () => {

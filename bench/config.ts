@@ -9,8 +9,8 @@ function num(name: string, fallback: number, min: number, max: number): number {
   return n
 }
 
-export type Phase = 'fleet' | 'hot' | 'growth' | 'memory' | 'client'
-const PHASES: readonly Phase[] = ['fleet', 'hot', 'growth', 'memory', 'client']
+export type Phase = 'fleet' | 'hot' | 'growth' | 'memory' | 'client' | 'tls'
+const PHASES: readonly Phase[] = ['fleet', 'hot', 'growth', 'memory', 'client', 'tls']
 
 export interface BenchConfig {
   rounds: number

@@ -12,6 +12,7 @@ import { type Ctx, type HotPathResult, hotPath, TARGETS } from './hot-path.js'
 import { hasErrors, type LoadResult } from './load.js'
 import { findRedis } from './redis.js'
 import { machine, type Target, table, writeResults } from './report.js'
+import { type TlsResult, tlsPhase } from './tls.js'
 
 /**
  * `npm run bench`: builds (package.json), then measures the broker as a separate process against
@@ -20,7 +21,7 @@ import { machine, type Target, table, writeResults } from './report.js'
  * memory, prints a table, and writes bench/results/.
  * Settings (env): BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
  * BENCH_PACED_SECONDS (5; 0 = off), BENCH_GROWTH_ROUNDS (2), BENCH_GROWTH_DURATION (5 s),
- * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,hot,growth,memory,client or none; client settings in
+ * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,hot,growth,memory,client,tls or none; client settings in
  * bench/client.ts), BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
  * the CPU before each run), BENCH_BROKER_ENTRY (another build's server.js), BENCH_NODE_ARGS (node
  * flags for every broker). bench/ab.ts compares two builds.
@@ -52,6 +53,7 @@ interface Results {
   loadAverageAtStart: number[]
   loadAverageAtEnd?: number[]
   hotPath?: HotPathResult
+  tls?: TlsResult
   fleet?: FleetResult
   growth?: GrowthResult
   memory?: MemoryResult
@@ -102,6 +104,14 @@ async function main(): Promise<void> {
     )
     results.hotPath = await hotPath(ctx)
   }
+  if (cfg.phases.has('tls')) {
+    out('\n== tls: the hot path over HTTPS (TLS_CERT_FILE) vs plain HTTP, keep-alive, one server at a time')
+    results.tls = await tlsPhase(ctx)
+    const m = results.tls.median
+    out(
+      `  median: http ${m.httpRps.toFixed(0)} req/s, https ${m.httpsRps.toFixed(0)} req/s (x${m.httpsOverHttp.toFixed(2)}), https p99 ${m.httpsP99.toFixed(2)} ms, ${m.httpsUsPerReq.toFixed(1)} µs/req`,
+    )
+  }
   if (cfg.phases.has('growth')) {
     out('\n== growth: hot path with 1, 100, 1000 credentials')
     results.growth = await growth(ctx)
@@ -119,6 +129,7 @@ async function main(): Promise<void> {
   const memLoad = results.memory?.load
   results.errors =
     !!results.hotPath?.errors ||
+    !!results.tls?.errors ||
     !!results.growth?.errors ||
     (memLoad !== undefined && hasErrors(memLoad)) ||
     !!results.fleet?.events.some((e) => (e.non200 ?? 0) > 0)
