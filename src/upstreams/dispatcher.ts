@@ -51,7 +51,7 @@ export function createDispatcher(opts: DispatcherOptions = {}): Dispatcher {
     noProxy: noProxy ?? '',
     requestTls: tls,
     proxyTls: { timeout: connectTimeout },
-    clientFactory: proxyClient,
+    clientFactory: proxyClient(connectTimeout),
   })
 }
 
@@ -62,24 +62,28 @@ type Connect = (options: Dispatcher.ConnectOptions) => Promise<Dispatcher.Connec
  * so that a credential's last_error names the proxy (by host and port: the URL's credentials never
  * reach a message).
  */
-function proxyClient(origin: URL, options: object): Dispatcher {
-  const client = new Pool(origin, options)
-  const where = origin.host
-  const connect = client.connect.bind(client) as Connect
-  const tunnel: Connect = async (params) => {
-    let data: Dispatcher.ConnectData
-    try {
-      data = await connect(params)
-    } catch (err) {
-      // A timeout or a shutdown is the request's own story, not the proxy's.
-      if (params.signal instanceof AbortSignal && params.signal.aborted) throw err
-      throw new EgressProxyError(where, transportCode(err))
+const proxyClient =
+  (connectTimeoutMs: number) =>
+  (origin: URL, options: object): Dispatcher => {
+    // The proxy's answer to CONNECT is part of connecting: bounded as connecting is, not by undici's
+    // five-minute default for headers.
+    const client = new Pool(origin, { ...options, headersTimeout: connectTimeoutMs })
+    const where = origin.host
+    const connect = client.connect.bind(client) as Connect
+    const tunnel: Connect = async (params) => {
+      let data: Dispatcher.ConnectData
+      try {
+        data = await connect(params)
+      } catch (err) {
+        // A timeout or a shutdown is the request's own story, not the proxy's.
+        if (params.signal instanceof AbortSignal && params.signal.aborted) throw err
+        throw new EgressProxyError(where, transportCode(err))
+      }
+      if (data.statusCode !== 200) {
+        data.socket.on('error', () => {}).destroy()
+        throw new EgressProxyError(where, `HTTP ${data.statusCode}`)
+      }
+      return data
     }
-    if (data.statusCode !== 200) {
-      data.socket.on('error', () => {}).destroy()
-      throw new EgressProxyError(where, `HTTP ${data.statusCode}`)
-    }
-    return data
+    return Object.assign(client, { connect: tunnel })
   }
-  return Object.assign(client, { connect: tunnel })
-}

@@ -67,15 +67,18 @@ export async function postForJson(
 
   let res: Dispatcher.ResponseData
   try {
-    res = await request(post.url, {
-      dispatcher: deps.dispatcher,
-      method: 'POST',
-      headers: { ...post.headers, accept: 'application/json' },
-      body: post.body,
-      signal: combined,
-      headersTimeout: deps.timeoutMs,
-      bodyTimeout: deps.timeoutMs,
-    })
+    res = await untilAborted(
+      request(post.url, {
+        dispatcher: deps.dispatcher,
+        method: 'POST',
+        headers: { ...post.headers, accept: 'application/json' },
+        body: post.body,
+        signal: combined,
+        headersTimeout: deps.timeoutMs,
+        bodyTimeout: deps.timeoutMs,
+      }),
+      combined,
+    )
   } catch (err) {
     return fail(err)
   }
@@ -114,6 +117,35 @@ export async function postForJson(
   throw new UpstreamError('unavailable', `${post.label} token endpoint unavailable (HTTP ${status})`, {
     status,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  })
+}
+
+/**
+ * undici honours `signal` only once a request has a connection; while the connection is still being
+ * made (a tunnel through a proxy that never answers, say) the request would wait past the bound.
+ * This gives up at the signal regardless; an answer that still comes later is dumped.
+ */
+function untilAborted(pending: Promise<Dispatcher.ResponseData>, signal: AbortSignal) {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason)
+      pending.then(
+        (late) => late.body.dump(),
+        () => {},
+      )
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    pending.then(
+      (res) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(res)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      },
+    )
   })
 }
 

@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import type { Simulator } from '../../src/simulator/server.js'
@@ -111,5 +113,23 @@ describe('HTTPS_PROXY', () => {
       `egress proxy ${new URL(p.url).host} refused the connection (ECONNREFUSED)`,
     )
     expect(lines.join('') + JSON.stringify(ready) + forced.res.body).not.toContain(password)
+  })
+
+  it('UPSTREAM_TIMEOUT_MS bounds a request whose proxy never answers CONNECT', async () => {
+    const held = new Set<Socket>()
+    const silent = createServer((socket) => held.add(socket.on('error', () => {})))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    onTestFinished(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of held) socket.destroy()
+          silent.close(() => resolve())
+        }),
+    )
+    const { port } = silent.address() as AddressInfo
+    const app = await broker({ HTTPS_PROXY: `http://127.0.0.1:${port}`, UPSTREAM_TIMEOUT_MS: '300' })
+    const ready = await readiness(app)
+    expect(held.size).toBeGreaterThan(0)
+    expect(ready.credentials['adobe-ims'].last_error.message).toContain('timed out after 300 ms')
   })
 })
