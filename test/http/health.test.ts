@@ -34,7 +34,12 @@ interface Ready {
   store: { kind: string; state: string; encrypted: boolean }
   credentials: Record<
     string,
-    { state: string; expires_at: string | null; last_error: { code: string } | null }
+    {
+      state: string
+      expires_at: string | null
+      last_error: { code: string } | null
+      clock_offset_ms: number | null
+    }
   >
 }
 
@@ -67,6 +72,7 @@ describe('/readyz', () => {
       expires_at: null,
       last_error: null,
       secret: 0,
+      clock_offset_ms: null,
     })
     expect(starting.body.credentials.marketplace?.state).toBe('pending')
     // Alive meanwhile.
@@ -81,6 +87,8 @@ describe('/readyz', () => {
     expect(ready.body.status).toBe('ready')
     expect(ready.body.credentials['adobe-ims']).toMatchObject({ state: 'ok', last_error: null })
     expect(ready.body.credentials.marketplace).toMatchObject({ state: 'ok', last_error: null })
+    // The simulator's Date against the system clock: the same clock, so well under the 30 s limit.
+    expect(Math.abs(ready.body.credentials['adobe-ims']!.clock_offset_ms!)).toBeLessThan(2_000)
     expect(Date.parse(ready.body.credentials['adobe-ims']!.expires_at!)).toBeGreaterThan(Date.now())
     expect(sim.mints(IMS_CLIENT_ID)).toBe(1)
     expect(sim.mints(EQP_APP_ID)).toBe(1)
