@@ -20,13 +20,19 @@ export class UpstreamError extends Error {
   readonly retryAfterMs: number | undefined
   /** Upstream's own error code (IMS `error`, EQP `code`), only when it is a short plain identifier. */
   readonly code: string | undefined
+  /**
+   * What went wrong on the way, in the broker's own words from configured names and fixed error
+   * codes only (an egress proxy by host:port, an untrusted certificate by host), never upstream text.
+   */
+  readonly detail: string | undefined
 
   constructor(
     reason: FailureReason,
     message: string,
-    opts: { status?: number; retryAfterMs?: number; code?: string } = {},
+    opts: { status?: number; retryAfterMs?: number; code?: string; detail?: string } = {},
   ) {
     super(message)
+    this.detail = opts.detail
     this.reason = reason
     this.status = opts.status
     this.retryAfterMs = opts.retryAfterMs
@@ -57,7 +63,8 @@ export function describeFailure(failure: UpstreamError): string {
   const detail = [failure.status === undefined ? undefined : `HTTP ${failure.status}`, failure.code].filter(
     (part) => part !== undefined,
   )
-  return `${REASON_TEXT[failure.reason]}${detail.length ? ` (${detail.join(', ')})` : ''}`
+  const why = failure.detail === undefined ? '' : `: ${failure.detail}`
+  return `${REASON_TEXT[failure.reason]}${why}${detail.length ? ` (${detail.join(', ')})` : ''}`
 }
 
 /** Why a credential is failing, as its status reports it. `message` comes from describeFailure. */

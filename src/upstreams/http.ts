@@ -200,14 +200,15 @@ function classifyTransportError(
     return new UpstreamError('timeout', `${label} token request timed out after ${timeoutMs} ms`)
   }
   // Built from a host:port and an error code only, never from the proxy URL (which may hold a password).
-  if (err instanceof EgressProxyError)
-    return new UpstreamError('network', `${label} token request failed: ${err.message}`)
+  if (err instanceof EgressProxyError) {
+    return new UpstreamError('network', `${label} token request failed: ${err.message}`, {
+      detail: err.message,
+    })
+  }
   const untrusted = untrustedCertificate(err)
   if (untrusted !== undefined) {
-    return new UpstreamError(
-      'network',
-      `${label} token request failed: certificate of ${new URL(url).host} not trusted (${untrusted})`,
-    )
+    const detail = `certificate of ${new URL(url).host} not trusted (${untrusted})`
+    return new UpstreamError('network', `${label} token request failed: ${detail}`, { detail })
   }
   const detail = code === undefined ? '' : ` (${code})`
   return new UpstreamError('network', `${label} token request failed: network error${detail}`)
