@@ -1,10 +1,10 @@
 /**
  * One direction of imports:
  *   core  <-  tokens  <-  plugins  <-  app, server
- *   core  <-  adapters (config, upstreams, store, http, log)  <-  plugins
+ *   core  <-  adapters (config, upstreams, store, http, log, tracing)  <-  plugins
  * The simulator is a development tool outside the production graph.
  */
-const ADAPTERS = '^src/(config|upstreams|store|http|log)/'
+const ADAPTERS = '^src/(config|upstreams|store|http|log|tracing)/'
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -36,6 +36,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/((app|server)\\.ts|plugins/)' },
       to: { path: '^src/plugins/' },
+    },
+    {
+      name: 'opentelemetry-only-in-the-tracing-adapter',
+      comment: 'Loaded lazily by plugins/tracing.ts; anywhere else it would load without tracing on.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/tracing/' },
+      to: { path: '@opentelemetry/' },
     },
     {
       name: 'nothing-imports-the-top',

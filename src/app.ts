@@ -19,6 +19,7 @@ import shutdownPlugin from './plugins/shutdown.js'
 import storePlugin from './plugins/store.js'
 import tlsPlugin from './plugins/tls.js'
 import tokensPlugin from './plugins/tokens.js'
+import tracingPlugin from './plugins/tracing.js'
 
 export interface AppOptions {
   /** The environment to configure from (server.ts passes process.env; tests pass their own). */
@@ -96,6 +97,8 @@ async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(dispatcherPlugin, { dispatcher: opts.dispatcher, upstreamCa: opts.upstreamCa })
   await fastify.register(storePlugin, { clock: opts.clock })
   await fastify.register(metricsPlugin)
+  // Before the token manager (it traces mints) and the routes (its request hook comes first).
+  await fastify.register(tracingPlugin)
   await fastify.register(tokensPlugin, { clock: opts.clock, random: opts.random })
   await fastify.register(reloadPlugin, { env, pollMs: opts.secretPollMs })
   // Before the routes: it learns them as they are added.

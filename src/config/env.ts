@@ -42,6 +42,8 @@ export const EnvSchema = Type.Object({
   TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
   TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   TLS_CLIENT_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Tracing: the OTLP collector's base URL; unset, no tracing code is loaded. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
 })
 
 export type Env = Static<typeof EnvSchema>

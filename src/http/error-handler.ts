@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { MinTtlUnreachable, MintFailed, TooManyForcedMints } from '../core/failure.js'
+import { countAnswer } from './answers.js'
 import {
   BadRequest,
   BODY_LIMIT,
@@ -79,6 +80,7 @@ export function errorHandler(
     reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))))
   }
   reply.header('cache-control', 'no-store')
+  countAnswer(request, mapped.code)
   return reply.code(statusCode).send({
     statusCode,
     code: mapped.code,

@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Client } from '../core/credential.js'
+import { logDenied } from './audit.js'
 import { authenticate } from './auth.js'
 import { guardConnections } from './connections.js'
 import { errorHandler, notFoundHandler } from './error-handler.js'
@@ -53,6 +54,7 @@ async function http(fastify: FastifyInstance) {
   )
   fastify.addHook('onRequest', (request, _reply, done) => {
     if (!fastify.broker.allowed(request.ip)) {
+      logDenied(request, 'address_not_allowed')
       return done(new Forbidden('the source address is not allowed to call the broker'))
     }
     // Node's own check (requireHostHeader, off in serverOptions) answers a bare 400 with no body.
@@ -76,7 +78,10 @@ async function http(fastify: FastifyInstance) {
     }
     scope.addHook('onRequest', (request, _reply, done) => {
       const client = authenticate(fastify.broker.config.clients, request.headers.authorization)
-      if (!client) return done(new Unauthenticated())
+      if (!client) {
+        logDenied(request, 'unauthenticated')
+        return done(new Unauthenticated())
+      }
       request.client = client
       done()
     })

@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { ManagerEvents } from '../tokens/manager.js'
+import { type RequestCounter, requestCounter } from './request-counts.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    metrics: { registry: Registry; events: ManagerEvents }
+    metrics: { registry: Registry; events: ManagerEvents; requests: RequestCounter }
   }
 }
 
@@ -88,7 +89,7 @@ async function metricsPlugin(fastify: FastifyInstance) {
       latency.observe({ type: credential.type, outcome }, durationMs / 1000)
     },
   }
-  fastify.decorate('metrics', { registry, events })
+  fastify.decorate('metrics', { registry, events, requests: requestCounter(registry) })
 }
 
 export default fp(metricsPlugin, { name: 'metrics' })

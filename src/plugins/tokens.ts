@@ -39,6 +39,7 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
     clock: opts.clock,
     random: opts.random,
     events: fastify.metrics.events,
+    tracer: fastify.tracer,
   })
   fastify.decorate('tokens', manager)
   fastify.decorate('clock', opts.clock ?? systemClock)
@@ -53,5 +54,5 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
 
 export default fp(tokensPlugin, {
   name: 'tokens',
-  dependencies: ['broker-config', 'token-store', 'undici-dispatcher', 'metrics'],
+  dependencies: ['broker-config', 'token-store', 'undici-dispatcher', 'metrics', 'tracing'],
 })

@@ -4,7 +4,9 @@ import { type Credential, secretsOf } from '../core/credential.js'
 import { type FailureReason, UpstreamError } from '../core/failure.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
+import type { MintReason } from '../core/mint-reason.js'
 import { fingerprint, type Token } from '../core/token.js'
+import type { Span, Tracer } from '../core/tracer.js'
 import { errorText } from './coordinator.js'
 
 export const ATTEMPTS_PER_MINT = 3
@@ -24,6 +26,7 @@ export interface AttemptDeps {
   events: ManagerEvents | undefined
   /** Shutdown: aborts the upstream call and cuts any wait short. */
   signal: AbortSignal
+  tracer: Tracer
 }
 
 /** A new token and the index of the secret that got it. */
@@ -48,7 +51,33 @@ export async function mintWithRetries(
   credential: Credential,
   mint: Mint,
   deps: AttemptDeps,
-  inUse = 0,
+  inUse: number,
+  reason: MintReason,
+): Promise<Minted> {
+  const span = deps.tracer.startSpan('token_broker.mint', {
+    'token_broker.credential': credential.id,
+    'token_broker.credential_type': credential.type,
+    'token_broker.reason': reason,
+  })
+  try {
+    const minted = await attempts(credential, mint, deps, inUse, reason, span)
+    span.setAttributes({ 'token_broker.outcome': 'success', 'token_broker.secret_index': minted.secret })
+    span.end()
+    return minted
+  } catch (err) {
+    span.setAttributes({ 'token_broker.outcome': err instanceof UpstreamError ? err.reason : 'network' })
+    span.end(err)
+    throw err
+  }
+}
+
+async function attempts(
+  credential: Credential,
+  mint: Mint,
+  deps: AttemptDeps,
+  inUse: number,
+  reason: MintReason,
+  mintSpan: Span,
 ): Promise<Minted> {
   const { clock, log, events, signal } = deps
   const order = secretOrder(secretsOf(credential).length, inUse)
@@ -57,9 +86,21 @@ export async function mintWithRetries(
     const secret = order[tried] ?? 0
     const startedAt = clock.now()
     const t0 = performance.now()
+    const span = deps.tracer.startSpan(
+      'token_broker.upstream_request',
+      {
+        'token_broker.credential': credential.id,
+        'token_broker.credential_type': credential.type,
+        'token_broker.attempt': attempt,
+        'token_broker.secret_index': secret,
+      },
+      mintSpan,
+    )
     try {
       const grant = await mint(secret, signal)
       events?.upstreamAttempt(credential, 'success', performance.now() - t0)
+      span.setAttributes({ 'token_broker.outcome': 'success' })
+      span.end()
       // Expiry counts from when we asked, so the broker never believes a token lives longer than it does.
       const token: Token = {
         accessToken: grant.accessToken,
@@ -68,9 +109,12 @@ export async function mintWithRetries(
         mintedAt: clock.now(),
         expiresAt: startedAt + grant.expiresIn * 1000,
       }
+      // The `token.minted` audit line; `secret` is the index of the secret that got the token.
       log.info(
         {
+          event: 'token.minted',
           credential: credential.id,
+          reason,
           token: fingerprint(token.accessToken),
           expiresIn: grant.expiresIn,
           attempt,
@@ -85,6 +129,11 @@ export async function mintWithRetries(
           ? err
           : new UpstreamError('network', `upstream call failed: ${errorText(err)}`)
       events?.upstreamAttempt(credential, failure.reason, performance.now() - t0)
+      span.setAttributes({
+        'token_broker.outcome': failure.reason,
+        ...(failure.status === undefined ? {} : { 'http.response.status_code': failure.status }),
+      })
+      span.end(failure)
       const retryAfter = failure.retryAfterMs
       const nextSecret = failure.kind === 'rejected' && tried + 1 < order.length && !signal.aborted
       const last =

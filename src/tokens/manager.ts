@@ -4,6 +4,7 @@ import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
 import type { TokenStore } from '../core/store.js'
 import type { Token } from '../core/token.js'
+import { noopTracer, type Tracer } from '../core/tracer.js'
 import { ATTEMPTS_PER_MINT, MAX_INLINE_WAIT_MS, type ManagerEvents } from './attempts.js'
 import { createNotices } from './notices.js'
 import { type CredentialStatus, type CredentialUnit, createCredentialUnit } from './unit.js'
@@ -27,6 +28,8 @@ export interface TokenManagerOptions {
   clock?: Clock
   random?: () => number
   events?: ManagerEvents
+  /** Spans for each mint and each upstream request (default: none). */
+  tracer?: Tracer
 }
 
 /** What a reconfigure changed, by credential id. */
@@ -55,6 +58,7 @@ export function createTokenManager(opts: TokenManagerOptions) {
     random: opts.random ?? Math.random,
     log,
     events: opts.events,
+    tracer: opts.tracer ?? noopTracer,
     notices: createNotices(opts.clock ?? systemClock),
     refreshMargin: opts.refreshMargin,
     lockTtlMs: LOCK_LEASE_MS,
@@ -123,8 +127,8 @@ export function createTokenManager(opts: TokenManagerOptions) {
      * A fresh token. With `rejectedToken`: if it is no longer current, the current one (no mint).
      * Without: a token minted within the last 10 s is fresh enough (debounce).
      */
-    async refresh(id: string, rejectedToken?: string): Promise<Token> {
-      return unitOf(id).refresh(rejectedToken)
+    async refresh(id: string, rejectedToken?: string, client?: string): Promise<Token> {
+      return unitOf(id).refresh(rejectedToken, client)
     },
 
     status(id: string): CredentialStatus {

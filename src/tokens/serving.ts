@@ -1,4 +1,5 @@
 import { MinTtlUnreachable } from '../core/failure.js'
+import type { MintReason } from '../core/mint-reason.js'
 import type { Token } from '../core/token.js'
 import { isFresh, meets, remainingMs } from './freshness.js'
 
@@ -11,7 +12,7 @@ export interface Serving {
    * A new token `accept` takes, through the unit's single shared run; one more go when the run
    * joined served another need and `worthAnother` says a new mint could do better.
    */
-  obtain(accept: Accept, worthAnother?: Accept): Promise<Token>
+  obtain(accept: Accept, reason: MintReason, worthAnother?: Accept): Promise<Token>
   /**
    * Like obtain, for a caller reporting `rejectedToken` rejected by upstream: when it is the held
    * token, the mint is a forced one (bounded fleet-wide) and that token is never held again.
@@ -30,7 +31,7 @@ export async function getToken(unit: Serving, minTtlS: number | undefined): Prom
   const accept = (t: Token) => meets(t, minTtlS, unit.now())
   let token: Token
   try {
-    token = await unit.obtain(accept, (t) => !accept(t) && !isFresh(t, unit.now()))
+    token = await unit.obtain(accept, 'min_ttl', (t) => !accept(t) && !isFresh(t, unit.now()))
   } catch (err) {
     // A held token that meets the need beats a failure: the default min_ttl's may be the one held
     // all along, an explicit one's may have come from another replica while this one's mint failed.
@@ -59,7 +60,7 @@ export function refreshToken(unit: Serving, rejectedToken: string | undefined): 
     )
   }
   if (held && isFresh(held, unit.now()) && alive(held)) return Promise.resolve(held)
-  return unit.obtain((t) => isFresh(t, unit.now()) && alive(t))
+  return unit.obtain((t) => isFresh(t, unit.now()) && alive(t), 'forced')
 }
 
 function unreachable(minTtlS: number | undefined): MinTtlUnreachable {

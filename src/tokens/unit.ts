@@ -3,9 +3,11 @@ import { type Credential, settingsDigest } from '../core/credential.js'
 import { type LastError, MintFailed, TooManyForcedMints } from '../core/failure.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
+import type { MintReason } from '../core/mint-reason.js'
 import { marginStart, refreshAt } from '../core/schedule.js'
 import type { TokenStore } from '../core/store.js'
 import { fingerprint, type Token } from '../core/token.js'
+import type { Tracer } from '../core/tracer.js'
 import { type ManagerEvents, mintWithRetries } from './attempts.js'
 import { afterFailure, asUpstreamError, brakeAfter, type Failing } from './brake.js'
 import { BrakeInForce, coordinate, ShuttingDown } from './coordinator.js'
@@ -38,6 +40,7 @@ export interface UnitDeps {
   random: () => number
   log: Logger
   events: ManagerEvents | undefined
+  tracer: Tracer
   notices: Notices
   refreshMargin: number
   /** The fleet lock's lease, renewed while held (see coordinate). */
@@ -74,6 +77,8 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   let timer: { cancel: () => void; at: number } | undefined
   /** Written by obtain(): the shared run, and the settings it mints with. */
   let inflight: { settings: typeof settings; promise: Promise<Token> } | undefined
+  /** Written by obtain(): how many mints this unit made, so a refresh can tell whether one followed. */
+  let mints = 0
   /** Written by retire(): a removed credential arms nothing more. */
   let retired = false
   /** Written by noteRejected(): the last held token a caller reported rejected; never held again. */
@@ -171,6 +176,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     const isDue = (t: Token) => now() >= marginStart(t, deps.refreshMargin)
     obtain(
       (t) => remainingMs(t, now()) > 0 && !isDue(t) && (!previous || t.mintedAt > previous.mintedAt),
+      'refresh',
       // Waiting on another replica's mint is fine while the held token lasts; not past it.
       { waitUntil: Math.min(now() + deps.maxMintMs, previous?.expiresAt ?? Number.POSITIVE_INFINITY) },
     ).catch(() => {
@@ -207,10 +213,12 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
 
   /**
    * A new token for this credential: one shared run in this process (single-flight), one mint across
-   * the fleet (coordinate). `accept` says whether a token another replica just stored does the job.
+   * the fleet (coordinate). `accept` says whether a token another replica just stored does the job;
+   * `reason` is why this run mints, should it have to (a joined run keeps its own).
    */
   function obtain(
     accept: Accept,
+    reason: MintReason,
     need: { forced?: boolean; force?: boolean; waitUntil?: number } = {},
   ): Promise<Token> {
     // A run begun with settings a reload has since replaced is not joined: it mints with those.
@@ -228,7 +236,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           force: need.force ?? false,
           mint: async () => {
             const startedAt = now()
-            const minted = await mintWithRetries(current.credential, current.mint, deps, secret)
+            const minted = await mintWithRetries(current.credential, current.mint, deps, secret, reason)
             if (!replaced()) useSecret(minted.secret)
             const { digest, since } = current
             return { ...minted.token, generation: { settings: digest, since, startedAt } }
@@ -245,6 +253,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           pollMs: LOCK_POLL_MS,
           ...(need.forced ? { beforeMint: forcedLimit.admit } : {}),
         })
+        if (outcome.minted) mints++
         // Served to whoever joined this run, but never held over a token of the new settings.
         if (!replaced()) hold(outcome.token, outcome.minted ? 'minted' : 'store', outcome.saved)
         return outcome.token
@@ -283,11 +292,12 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
    */
   async function obtainAccepted(
     accept: Accept,
+    reason: MintReason,
     worthAnother: Accept = (t) => !accept(t),
     forced = false,
   ): Promise<Token> {
-    const token = await obtain(accept, { forced })
-    return worthAnother(token) ? obtain(accept, { forced }) : token
+    const token = await obtain(accept, reason, { forced })
+    return worthAnother(token) ? obtain(accept, reason, { forced }) : token
   }
 
   const serving: Serving = {
@@ -297,7 +307,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
       // Forced: the caller reports the very token held. Counted against the fleet-wide limit.
       const forced = held?.token.accessToken === rejectedToken
       if (forced) noteRejected(rejectedToken)
-      return obtainAccepted(accept, undefined, forced)
+      return obtainAccepted(accept, 'rejected_token', undefined, forced)
     },
     async recheck() {
       await takeNewer().catch(() => {})
@@ -320,8 +330,32 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     /** A token with at least `minTtlS` seconds left, minting one first if the held token has less. */
     get: (minTtlS: number | undefined): Promise<Token> => getToken(serving, minTtlS),
 
-    /** A fresh token, or the current one when `rejectedToken` is no longer current. */
-    refresh: (rejectedToken: string | undefined): Promise<Token> => refreshToken(serving, rejectedToken),
+    /**
+     * A fresh token, or the current one when `rejectedToken` is no longer current. Writes the
+     * `token.refresh_requested` audit line, saying whether a mint followed (`client`: who asked).
+     */
+    async refresh(rejectedToken: string | undefined, client?: string): Promise<Token> {
+      const before = mints
+      const audit = (ok: boolean) =>
+        log.info(
+          {
+            event: 'token.refresh_requested',
+            client: client ?? null,
+            credential: id,
+            minted: mints > before,
+            ok,
+          },
+          'refresh requested',
+        )
+      try {
+        const token = await refreshToken(serving, rejectedToken)
+        audit(true)
+        return token
+      } catch (err) {
+        audit(false)
+        throw err
+      }
+    },
 
     status(): CredentialStatus {
       const token = held?.token
@@ -346,9 +380,10 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
         hold(stored, 'store')
         return
       }
-      await obtain((t) => remainingMs(t, now()) > 0 && now() < marginStart(t, deps.refreshMargin)).catch(
-        () => {},
-      )
+      await obtain(
+        (t) => remainingMs(t, now()) > 0 && now() < marginStart(t, deps.refreshMargin),
+        'warm-up',
+      ).catch(() => {})
     },
 
     /**
@@ -365,7 +400,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
       const { digest } = settings
       const accept = (t: Token) =>
         t.generation?.settings === digest && (!previous || t.mintedAt > previous.mintedAt)
-      await obtain(accept, { force: true }).catch(() => {})
+      await obtain(accept, 'reload', { force: true }).catch(() => {})
     },
 
     takeStored,

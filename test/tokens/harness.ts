@@ -2,7 +2,7 @@ import { onTestFinished } from 'vitest'
 import { type ImsCredential, secretsOf } from '../../src/core/credential.js'
 import { UpstreamError } from '../../src/core/failure.js'
 import type { Grant, Mint } from '../../src/core/grant.js'
-import { silentLogger } from '../../src/core/logger.js'
+import { type Logger, silentLogger } from '../../src/core/logger.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { createTokenManager } from '../../src/tokens/manager.js'
 import { imsCredential } from '../helpers/credentials.js'
@@ -128,6 +128,8 @@ export interface SetupOptions {
   refreshMargin?: number
   /** Lifetime, in seconds, that every fake upstream grants unless told otherwise. */
   lifetimeS?: number
+  /** Where the manager logs (default: nowhere). */
+  log?: Logger
 }
 
 /** A token manager on a manual clock and the memory store, with one fake upstream per secret. */
@@ -150,7 +152,7 @@ export function setup(opts: SetupOptions = {}) {
     store,
     // Each secret of a credential's list answers through its own fake upstream.
     mintFor: (c) => (secret, signal) => upstream(secretsOf(c)[secret] ?? '').mint(secret, signal),
-    log: silentLogger,
+    log: opts.log ?? silentLogger,
     refreshMargin: opts.refreshMargin ?? 0.2,
     upstreamTimeoutMs: 10_000,
     clock,

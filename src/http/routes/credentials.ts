@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { countAnswer } from '../answers.js'
 import { mayUse } from '../auth.js'
 import { lastErrorBody } from '../failure.js'
 import { isoOrNull } from '../present.js'
@@ -36,6 +37,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           last_error: lastErrorBody(s.credential.type, s.lastError),
         })
       }
+      countAnswer(request, 'OK')
       return { credentials }
     },
   )

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Credential } from '../../core/credential.js'
 import type { Token } from '../../core/token.js'
+import { logDenied } from '../audit.js'
 import { mayUse } from '../auth.js'
 import { BadRequest, BODY_LIMIT, CredentialNotFound, Forbidden } from '../errors.js'
 import { tokenBody } from '../present.js'
@@ -40,6 +41,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   /** Sends the token, serialised through the route's 200 schema once per token (see tokenBody). */
   function sendToken(reply: FastifyReply, credential: Credential, token: Token): void {
+    fastify.metrics.requests.count(reply.request.client.id, credential.id, 'OK')
     const body = tokenBody(
       credential,
       token,
@@ -50,10 +52,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   /** 404 before 403: an unknown credential is reported as such to any authenticated client. */
-  function credentialFor(id: string, request: { client: import('../../core/credential.js').Client }) {
+  function credentialFor(id: string, request: FastifyRequest) {
     const credential = fastify.broker.config.credentials.get(id)
     if (!credential || !tokens.has(id)) throw new CredentialNotFound(id)
     if (!mayUse(request.client, id)) {
+      logDenied(request, 'credential_not_allowed')
       throw new Forbidden(`client "${request.client.id}" may not use credential "${id}"`)
     }
     return credential
@@ -122,7 +125,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request, reply) => {
       const id = request.params.credential
       const credential = credentialFor(id, request)
-      sendToken(reply, credential, await tokens.refresh(id, request.body?.rejected_token))
+      sendToken(reply, credential, await tokens.refresh(id, request.body?.rejected_token, request.client.id))
     },
   )
 }
