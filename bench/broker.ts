@@ -88,6 +88,7 @@ const BROKER_VARS = [
   'UPSTREAM_TIMEOUT_MS',
   'LOG_LEVEL',
   'ALLOW_INSECURE_UPSTREAM',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
 ]
 
 export interface BrokerOptions {
@@ -102,7 +103,7 @@ export interface BrokerOptions {
   /** The server script; default brokerEntry(). */
   entry?: string
   readyTimeoutMs?: number
-  /** Extra environment, e.g. TLS_CERT_FILE and TLS_KEY_FILE (the URL is then https). */
+  /** Extra environment, e.g. TLS_CERT_FILE and TLS_KEY_FILE (the URL is then https), or OTEL_EXPORTER_OTLP_ENDPOINT. */
   env?: Record<string, string>
 }
 
