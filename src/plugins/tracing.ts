@@ -37,7 +37,8 @@ async function tracingPlugin(fastify: FastifyInstance) {
     await Promise.race([otel.shutdown().catch(() => {}), late])
     clearTimeout(timer)
   })
-  fastify.log.info({ endpoint }, 'tracing: exporting spans over OTLP')
+  // The host only: a URL may carry credentials.
+  fastify.log.info({ collector: new URL(endpoint).host }, 'tracing: exporting spans over OTLP')
 }
 
 export default fp(tracingPlugin, { name: 'tracing', dependencies: ['broker-config'] })
