@@ -117,17 +117,17 @@ describe('audit lines, through the app', () => {
     const warm = audit(lines())
     expect(
       warm
-        .map(({ level, event, credential, reason, secretIndex }) => ({
+        .map(({ level, event, credential, reason, secret }) => ({
           level,
           event,
           credential,
           reason,
-          secretIndex,
+          secret,
         }))
         .sort((a, b) => String(a.credential).localeCompare(String(b.credential))),
     ).toEqual([
-      { level: INFO, event: 'token.minted', credential: 'adobe-ims', reason: 'warm-up', secretIndex: 0 },
-      { level: INFO, event: 'token.minted', credential: 'marketplace', reason: 'warm-up', secretIndex: 0 },
+      { level: INFO, event: 'token.minted', credential: 'adobe-ims', reason: 'warm-up', secret: 0 },
+      { level: INFO, event: 'token.minted', credential: 'marketplace', reason: 'warm-up', secret: 0 },
     ])
     const first = (await app.inject({ url: '/v1/tokens/adobe-ims', headers: ALL })).json()
       .access_token as string
@@ -156,7 +156,7 @@ describe('audit lines, through the app', () => {
         event: 'token.minted',
         credential: 'adobe-ims',
         reason: 'rejected_token',
-        secretIndex: 0,
+        secret: 0,
       },
       {
         level: INFO,
