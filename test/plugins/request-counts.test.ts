@@ -37,6 +37,33 @@ afterAll(async () => {
 const scrape = async () => requestSeries((await app.inject({ url: '/metrics' })).body)
 
 describe(METRIC, () => {
+  // First, while upstream answers: the forced-refresh limit is reached before any brake could answer.
+  it('counts a 429 of the forced-refresh limit as RATE_LIMITED', async () => {
+    const before = await scrape()
+    const first = await app.inject({ url: '/v1/tokens/adobe-ims', headers: IMS_ONLY })
+    expect(first.statusCode).toBe(200)
+    let rejected: string = first.json().access_token
+    const codes: number[] = []
+    for (let i = 0; i < 7; i++) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/tokens/adobe-ims/refresh',
+        headers: { ...IMS_ONLY, ...JSON_HEADERS },
+        payload: JSON.stringify({ rejected_token: rejected }),
+      })
+      codes.push(res.statusCode)
+      if (res.statusCode === 200) rejected = res.json().access_token
+      else expectError(res, 429, 'RATE_LIMITED')
+    }
+    expect(codes).toEqual([200, 200, 200, 200, 200, 200, 429])
+    const after = await scrape()
+    const added = new Map([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]))
+    expect(Object.fromEntries([...added].filter(([, v]) => v > 0))).toEqual({
+      'claims-service|adobe-ims|OK': 7,
+      'claims-service|adobe-ims|RATE_LIMITED': 1,
+    })
+  })
+
   it('counts each answer by client, credential and code (OK or the error code)', async () => {
     const before = await scrape()
     const get = (url: string, headers: Record<string, string> = ALL) => app.inject({ url, headers })
