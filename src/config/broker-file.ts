@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { BrokerConfig, Client, ConfigWarning, Credential } from '../core/credential.js'
+import {
+  type BrokerConfig,
+  CREDENTIAL_ID_PATTERN,
+  type Client,
+  type ConfigWarning,
+  type Credential,
+} from '../core/credential.js'
 import { resolveBaseUrl } from './base-url.js'
 import { ConfigError } from './errors.js'
 import {
@@ -9,16 +15,15 @@ import {
   BrokerFileSchema,
   type ClientEntry,
   type CredentialEntry,
-  ID_PATTERN,
+  DEFAULT_EQP_EXPIRES_IN,
 } from './file-schema.js'
 import { parseJsonText } from './json-text.js'
 import { firstProblem } from './schema-errors.js'
 import { type EnvSource, resolveSecrets } from './secrets.js'
 
-export const CREDENTIAL_ID = new RegExp(ID_PATTERN)
+export const CREDENTIAL_ID = new RegExp(CREDENTIAL_ID_PATTERN)
 /** Shorter client keys are accepted (tests, demos) but warned about: they can be guessed. */
 export const MIN_CLIENT_KEY_LENGTH = 16
-const DEFAULT_EQP_EXPIRES_IN = 7200
 
 const checkFile = TypeCompiler.Compile(BrokerFileSchema)
 
@@ -47,7 +52,6 @@ async function resolveCredential(id: string, entry: CredentialEntry, opts: LoadO
       environment: entry.environment,
       baseUrl,
       clientId: entry.clientId,
-      clientSecret: clientSecrets[0]!,
       clientSecrets,
       scopes: entry.scopes,
     }
@@ -59,7 +63,6 @@ async function resolveCredential(id: string, entry: CredentialEntry, opts: LoadO
     environment: entry.environment,
     baseUrl,
     appId: entry.appId,
-    appSecret: appSecrets[0]!,
     appSecrets,
     expiresIn: entry.expiresIn ?? DEFAULT_EQP_EXPIRES_IN,
   }

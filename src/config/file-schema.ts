@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
+import { CREDENTIAL_ID_PATTERN } from '../core/credential.js'
 
 /**
  * The credentials-and-clients file (BROKER_CONFIG): the one source of its validation and its static
@@ -10,8 +11,9 @@ import { type Static, Type } from '@sinclair/typebox'
  * the variant the file meant (see schema-errors.ts).
  */
 
-export const ID_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$'
 export const MAX_REFERENCES = 5
+/** The session lifetime an EQP credential asks for when the file names none, in seconds. */
+export const DEFAULT_EQP_EXPIRES_IN = 7200
 const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$'
 
 const REF_SHAPE = '{"env": "NAME"} or {"file": "/path"}'
@@ -80,7 +82,7 @@ export const EqpCredentialSchema = Type.Object(
       Type.Integer({
         minimum: 60,
         maximum: 172_800,
-        default: 7200,
+        default: DEFAULT_EQP_EXPIRES_IN,
         errorMessage: 'must be a whole number of seconds from 60 to 172800',
       }),
     ),
@@ -106,13 +108,13 @@ export const ClientSchema = Type.Object(
 
 export const BrokerFileSchema = Type.Object(
   {
-    credentials: Type.Record(Type.String({ pattern: ID_PATTERN }), CredentialSchema, {
+    credentials: Type.Record(Type.String({ pattern: CREDENTIAL_ID_PATTERN }), CredentialSchema, {
       minProperties: 1,
       additionalProperties: false,
       idNoun: 'credential id',
       errorMessage: 'must be an object naming at least one credential',
     }),
-    clients: Type.Record(Type.String({ pattern: ID_PATTERN }), ClientSchema, {
+    clients: Type.Record(Type.String({ pattern: CREDENTIAL_ID_PATTERN }), ClientSchema, {
       minProperties: 1,
       additionalProperties: false,
       idNoun: 'client id',

@@ -9,7 +9,8 @@ export const REJECTED_BRAKE_MS = 30_000
 const TRANSIENT_BRAKE_CAP_MS = 60_000
 /** The longest rest the broker ever sets; a longer brake read from the store is capped to it. */
 export const MAX_BRAKE_MS = 10 * 60_000
-const RETRY_AFTER_CAP_MS = MAX_BRAKE_MS
+/** The longest Retry-After the broker honours: upstream asking for more gets this. */
+export const MAX_RETRY_AFTER_MS = MAX_BRAKE_MS
 
 /**
  * How long a credential rests after a failed mint before anything (caller or timer) may try
@@ -23,5 +24,5 @@ export function failureBrakeMs(
 ): number {
   if (kind === 'rejected') return REJECTED_BRAKE_MS
   const exponential = Math.min(TRANSIENT_BRAKE_CAP_MS, 1000 * 2 ** Math.max(0, consecutiveFailures - 1))
-  return Math.max(exponential, Math.min(retryAfterMs ?? 0, RETRY_AFTER_CAP_MS))
+  return Math.max(exponential, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS))
 }

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto'
 
 export type CredentialType = 'ims' | 'eqp'
 
+/** What a credential id looks like: the file's keys, the routes' path parameter. */
+export const CREDENTIAL_ID_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$'
+
 interface CredentialBase {
   readonly id: string
   readonly type: CredentialType
@@ -14,8 +17,6 @@ export interface ImsCredential extends CredentialBase {
   readonly type: 'ims'
   readonly environment: 'production' | 'stage'
   readonly clientId: string
-  /** The first of `clientSecrets`, the one preferred. */
-  readonly clientSecret: string
   /** Every secret the file lists, in order, first preferred (rotation). */
   readonly clientSecrets: readonly string[]
   readonly scopes: readonly string[]
@@ -25,8 +26,6 @@ export interface EqpCredential extends CredentialBase {
   readonly type: 'eqp'
   readonly environment: 'production' | 'sandbox'
   readonly appId: string
-  /** The first of `appSecrets`, the one preferred. */
-  readonly appSecret: string
   /** Every secret the file lists, in order, first preferred (rotation). */
   readonly appSecrets: readonly string[]
   /** Session lifetime to ask for, in seconds. */

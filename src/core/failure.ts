@@ -44,6 +44,9 @@ export class UpstreamError extends Error {
   }
 }
 
+/** An error's message, or the thrown value as text: for log lines, never for callers. */
+export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err))
+
 /** What an upstream error code must look like to be repeated anywhere (letters, digits, `_`, `.`, `-`). */
 export const PLAIN_CODE = /^[A-Za-z0-9_.-]{1,64}$/
 
@@ -95,6 +98,12 @@ export class MintFailed extends Error {
 export class MinTtlUnreachable extends Error {
   override readonly name = 'MinTtlUnreachable'
 }
+
+/** Forced mints (a refresh naming the current token as rejected) per credential and window, fleet-wide. */
+export const FORCED_MINTS_PER_WINDOW = 6
+export const FORCED_WINDOW_MS = 60_000
+/** The limit in words, for answers and API docs. */
+export const FORCED_LIMIT_TEXT = `${FORCED_MINTS_PER_WINDOW} per ${FORCED_WINDOW_MS / 1000} s`
 
 /**
  * A forced mint (a refresh naming the current token as rejected) beyond the fleet-wide limit per

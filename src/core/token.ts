@@ -41,7 +41,25 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60_000
  * A token goes verbatim into callers' `Authorization` headers: visible ASCII only, no spaces and no
  * control characters (header injection).
  */
-export const isPrintableToken = (s: string): boolean => /^[\x21-\x7e]+$/.test(s)
+const isPrintable = (s: string): boolean => /^[\x21-\x7e]+$/.test(s)
+
+/** The fields of a token callers copy into their requests' headers. */
+export type HeaderField = 'accessToken' | 'tokenType' | 'mageId'
+
+/**
+ * The first header-bound field that is not printable, or undefined: the one rule for an upstream
+ * answer and for a record read back from the store, so a token one replica holds the others can read.
+ */
+export function unprintableField(t: {
+  accessToken: string
+  tokenType: string
+  mageId?: string | undefined
+}): HeaderField | undefined {
+  if (!isPrintable(t.accessToken)) return 'accessToken'
+  if (!isPrintable(t.tokenType)) return 'tokenType'
+  if (t.mageId !== undefined && !isPrintable(t.mageId)) return 'mageId'
+  return undefined
+}
 
 export const lifetimeMs = (token: Token): number => token.expiresAt - token.mintedAt
 

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { MinTtlUnreachable, MintFailed, TooManyForcedMints } from '../core/failure.js'
+import { FORCED_LIMIT_TEXT, MinTtlUnreachable, MintFailed, TooManyForcedMints } from '../core/failure.js'
 import { countAnswer } from './answers.js'
 import {
   BadRequest,
@@ -26,7 +26,7 @@ function toCatalogue(err: unknown): FastifyError {
   }
   if (err instanceof TooManyForcedMints) {
     return new RateLimited(
-      `more than 6 forced refreshes of credential "${err.credential}" within a minute; retry after Retry-After`,
+      `too many forced refreshes of credential "${err.credential}" (at most ${FORCED_LIMIT_TEXT}); retry after Retry-After`,
     )
   }
   if (err instanceof MinTtlUnreachable) return new BadRequest(`min_ttl cannot be met: ${err.message}`)

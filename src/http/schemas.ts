@@ -1,4 +1,6 @@
 import { type TSchema, Type } from '@sinclair/typebox'
+import { CREDENTIAL_ID_PATTERN } from '../core/credential.js'
+import { FORCED_LIMIT_TEXT } from '../core/failure.js'
 import { ERROR_CODES, STATUS_TEXT } from './errors.js'
 
 /**
@@ -62,7 +64,7 @@ const ERRORS: Record<number, { code: (typeof ERROR_CODES)[number]; description: 
   429: {
     code: 'RATE_LIMITED',
     description:
-      'More than 6 forced refreshes of this credential within a minute, counted across the whole fleet ' +
+      `More forced refreshes of this credential than the limit of ${FORCED_LIMIT_TEXT}, counted across the whole fleet ` +
       '(a refresh naming the current token as rejected). Retry after the `Retry-After` delay.',
   },
   500: {
@@ -107,7 +109,7 @@ export const errors = (...statuses: (keyof typeof ERRORS)[]) =>
   ) as unknown as Record<number, TSchema>
 
 const CredentialId = Type.String({
-  pattern: '^[a-z0-9][a-z0-9._-]{0,63}$',
+  pattern: CREDENTIAL_ID_PATTERN,
   description: 'Credential id, as named in the configuration file.',
   examples: ['adobe-ims'],
 })

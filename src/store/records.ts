@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { MAX_BRAKE_MS } from '../core/backoff.js'
 import type { Brake } from '../core/store.js'
-import { isPrintableToken, MAX_CLOCK_SKEW_MS, MAX_EXPIRES_IN_S, type Token } from '../core/token.js'
+import { MAX_CLOCK_SKEW_MS, MAX_EXPIRES_IN_S, type Token, unprintableField } from '../core/token.js'
 
 /**
  * What is read back from Redis is held to the rules of an upstream answer: anyone with write access
@@ -25,10 +25,8 @@ export function checkStoredToken(p: unknown, now: number): Checked {
   ) {
     return { fault: 'bad shape' }
   }
-  if (!isPrintableToken(t.accessToken) || !isPrintableToken(t.tokenType)) {
-    return { fault: 'token has characters a header cannot carry' }
-  }
-  if (t.mageId !== undefined && !isPrintableToken(t.mageId)) return { fault: 'mage_id not printable' }
+  const unprintable = unprintableField({ accessToken: t.accessToken, tokenType: t.tokenType, mageId: t.mageId })
+  if (unprintable) return { fault: `${unprintable} has characters a header cannot carry` }
   // A replica whose clock runs ahead (promise 12) is believed, by as much as the fleet allows.
   if (t.mintedAt > now + MAX_CLOCK_SKEW_MS) return { fault: 'mint time in the future' }
   if (t.expiresAt > now + MAX_EXPIRES_IN_S * 1000 + MAX_CLOCK_SKEW_MS || t.expiresAt <= t.mintedAt) {

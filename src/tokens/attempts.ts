@@ -1,13 +1,12 @@
 import { fullJitter } from '../core/backoff.js'
 import { type Clock, sleepUnlessAborted } from '../core/clock.js'
 import { type Credential, secretsOf } from '../core/credential.js'
-import { type FailureReason, UpstreamError } from '../core/failure.js'
+import { errorText, type FailureReason, UpstreamError } from '../core/failure.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
 import type { MintReason } from '../core/mint-reason.js'
 import { fingerprint, type Token } from '../core/token.js'
 import type { Span, Tracer } from '../core/tracer.js'
-import { errorText } from './coordinator.js'
 
 export const ATTEMPTS_PER_MINT = 3
 /** A Retry-After longer than this ends the mint; the failure brake then waits it out. */
@@ -33,6 +32,16 @@ export interface AttemptDeps {
 export interface Minted {
   token: Token
   secret: number
+}
+
+/**
+ * The worst mint with `secrets` secrets: every request timing out, plus the waits between attempts.
+ * A refused secret hands over to the next without counting as an attempt, so a mint makes up to
+ * ATTEMPTS_PER_MINT + (secrets - 1) requests; a waiting replica must allow a live holder all of them.
+ */
+export function worstMintMs(upstreamTimeoutMs: number, secrets: number): number {
+  const requests = ATTEMPTS_PER_MINT + Math.max(0, secrets - 1)
+  return requests * upstreamTimeoutMs + (ATTEMPTS_PER_MINT - 1) * MAX_INLINE_WAIT_MS + 2_000
 }
 
 /** The order a mint tries the secrets in: the one in use, then the others in the file's order. */
@@ -124,6 +133,11 @@ async function attempts(
       )
       return { token, secret }
     } catch (err) {
+      // Cut by shutdown: no upstream failure, so no attempt counted; the caller sees the abort.
+      if (signal.aborted) {
+        span.end(err)
+        throw err
+      }
       const failure =
         err instanceof UpstreamError
           ? err
@@ -135,12 +149,11 @@ async function attempts(
       })
       span.end(failure)
       const retryAfter = failure.retryAfterMs
-      const nextSecret = failure.kind === 'rejected' && tried + 1 < order.length && !signal.aborted
+      const nextSecret = failure.kind === 'rejected' && tried + 1 < order.length
       const last =
         !nextSecret &&
         (failure.kind === 'rejected' ||
           attempt + 1 >= ATTEMPTS_PER_MINT ||
-          signal.aborted ||
           (retryAfter !== undefined && retryAfter > MAX_INLINE_WAIT_MS))
       log.debug(
         { credential: credential.id, reason: failure.reason, status: failure.status, attempt, secret, last },

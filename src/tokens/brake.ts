@@ -1,7 +1,13 @@
 import { failureBrakeMs } from '../core/backoff.js'
-import { describeFailure, type FailureKind, type LastError, UpstreamError } from '../core/failure.js'
+import {
+  describeFailure,
+  errorText,
+  type FailureKind,
+  type LastError,
+  UpstreamError,
+} from '../core/failure.js'
 import type { Brake } from '../core/store.js'
-import { BrakeInForce, errorText } from './coordinator.js'
+import { BrakeInForce } from './coordinator.js'
 
 /** What a credential's failed mints left behind: the brake on upstream calls and the last error. */
 export interface Failing {

@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js'
+import { errorText } from '../core/failure.js'
 import type { Logger } from '../core/logger.js'
 import type { Brake, Lock, TokenStore } from '../core/store.js'
 import type { Token } from '../core/token.js'
@@ -160,5 +161,3 @@ async function mintAndSave(o: CoordinateOptions): Promise<Outcome> {
     return { token, minted: true, saved: false }
   }
 }
-
-export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err))

@@ -1,11 +1,7 @@
 import type { Clock } from '../core/clock.js'
-import { TooManyForcedMints } from '../core/failure.js'
+import { FORCED_MINTS_PER_WINDOW, FORCED_WINDOW_MS, TooManyForcedMints } from '../core/failure.js'
 import type { Logger } from '../core/logger.js'
 import type { ForcedCount, TokenStore } from '../core/store.js'
-
-/** Forced mints (a refresh naming the current token as rejected) per credential and window, fleet-wide. */
-export const FORCED_MINTS_PER_WINDOW = 6
-export const FORCED_WINDOW_MS = 60_000
 
 /**
  * Bounds forced mints of one credential: the count lives in the store so the whole fleet shares it.

@@ -1,11 +1,11 @@
 import { type Clock, systemClock } from '../core/clock.js'
-import type { Credential } from '../core/credential.js'
+import { type Credential, secretsOf, settingsDigest } from '../core/credential.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
 import type { TokenStore } from '../core/store.js'
 import type { Token } from '../core/token.js'
 import { noopTracer, type Tracer } from '../core/tracer.js'
-import { ATTEMPTS_PER_MINT, MAX_INLINE_WAIT_MS, type ManagerEvents } from './attempts.js'
+import { type ManagerEvents, worstMintMs } from './attempts.js'
 import { createNotices } from './notices.js'
 import { type CredentialStatus, type CredentialUnit, createCredentialUnit } from './unit.js'
 
@@ -62,13 +62,13 @@ export function createTokenManager(opts: TokenManagerOptions) {
     notices: createNotices(opts.clock ?? systemClock),
     refreshMargin: opts.refreshMargin,
     lockTtlMs: LOCK_LEASE_MS,
-    // The worst mint: every attempt timing out plus the waits between them.
-    maxMintMs:
-      ATTEMPTS_PER_MINT * opts.upstreamTimeoutMs + (ATTEMPTS_PER_MINT - 1) * MAX_INLINE_WAIT_MS + 2_000,
+    maxMintMs: (credential: Credential) => worstMintMs(opts.upstreamTimeoutMs, secretsOf(credential).length),
     signal: abort.signal,
     draining: () => draining,
   }
   const units = new Map<string, CredentialUnit>()
+  /** Removed credentials' in-flight mints, kept until they settle so close() waits for them too. */
+  const retiring = new Set<Promise<unknown>>()
   for (const credential of opts.credentials) units.set(credential.id, createCredentialUnit(credential, deps))
 
   function unitOf(id: string): CredentialUnit {
@@ -109,6 +109,9 @@ export function createTokenManager(opts: TokenManagerOptions) {
     },
 
     has: (id: string): boolean => units.has(id),
+
+    /** The settings the credential's unit mints with now (a reload swaps them in reconfigure). */
+    credential: (id: string): Credential | undefined => units.get(id)?.credential,
 
     /**
      * The hot path: the held token when it has at least `minTtlS` seconds left (default: the
@@ -151,6 +154,8 @@ export function createTokenManager(opts: TokenManagerOptions) {
         if (next.has(id)) continue
         unit.retire()
         units.delete(id)
+        const settling = unit.settled().finally(() => retiring.delete(settling))
+        retiring.add(settling)
         changes.removed.push(id)
         log.info({ credential: id }, 'credential removed')
       }
@@ -186,11 +191,9 @@ export function createTokenManager(opts: TokenManagerOptions) {
     async close(): Promise<void> {
       abort.abort()
       for (const unit of units.values()) unit.stopTimer()
-      await Promise.all([...units.values()].map((unit) => unit.settled()))
+      await Promise.all([...[...units.values()].map((unit) => unit.settled()), ...retiring])
     },
   }
 }
 
-function sameCredential(a: Credential, b: Credential): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
-}
+const sameCredential = (a: Credential, b: Credential): boolean => settingsDigest(a) === settingsDigest(b)

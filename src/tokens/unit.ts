@@ -45,8 +45,8 @@ export interface UnitDeps {
   refreshMargin: number
   /** The fleet lock's lease, renewed while held (see coordinate). */
   lockTtlMs: number
-  /** The worst mint (all attempts and waits): how long a live lock holder may legitimately take. */
-  maxMintMs: number
+  /** The worst mint of a credential (all requests and waits): how long a live lock holder may take. */
+  maxMintMs: (credential: Credential) => number
   /** Aborted by close(): upstream calls stop and no new mint starts. */
   signal: AbortSignal
   /** True once drain() was called: no more background refreshes. */
@@ -174,21 +174,27 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     }
     const previous = held?.token
     const isDue = (t: Token) => now() >= marginStart(t, deps.refreshMargin)
-    obtain(
-      (t) => remainingMs(t, now()) > 0 && !isDue(t) && (!previous || t.mintedAt > previous.mintedAt),
-      'refresh',
-      // Waiting on another replica's mint is fine while the held token lasts; not past it.
-      { waitUntil: Math.min(now() + deps.maxMintMs, previous?.expiresAt ?? Number.POSITIVE_INFINITY) },
-    ).catch(() => {
-      // Recorded and re-armed by fail(); callers are served from memory meanwhile.
-    })
+    const accept = (t: Token) =>
+      remainingMs(t, now()) > 0 && !isDue(t) && (!previous || t.mintedAt > previous.mintedAt)
+    // Waiting on another replica's mint is fine while the held token lasts; not past it.
+    const waitUntil = Math.min(now() + deps.maxMintMs(settings.credential), previous?.expiresAt ?? Number.POSITIVE_INFINITY)
+    obtain(accept, 'refresh', { waitUntil })
+      // A joined forced run the limit refused is no verdict on this refresh: go again, unforced.
+      .catch((err: unknown) => {
+        if (!(err instanceof TooManyForcedMints)) throw err
+        return obtain(accept, 'refresh', { waitUntil })
+      })
+      .catch(() => {
+        // Recorded and re-armed by fail(); callers are served from memory meanwhile.
+      })
   }
 
   const braked = () => failing !== undefined && now() < failing.until
 
   /** Brakes the credential after a failed mint and turns the failure into what callers get. */
   function fail(err: unknown): MintFailed {
-    if (err instanceof ShuttingDown) return new MintFailed('unavailable', id, 1000, true)
+    // An upstream call cut by shutdown arrives as the abort's own error: not an upstream failure either.
+    if (err instanceof ShuttingDown || signal.aborted) return new MintFailed('unavailable', id, 1000, true)
     setFailing(afterFailure(err, failing, now()))
     if (!(err instanceof BrakeInForce)) {
       const failure = asUpstreamError(err)
@@ -249,7 +255,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           log,
           lockTtlMs: deps.lockTtlMs,
           // A live holder may take its whole mint; waiting that long is no worse than minting here.
-          waitUntil: need.waitUntil ?? now() + deps.maxMintMs,
+          waitUntil: need.waitUntil ?? now() + deps.maxMintMs(current.credential),
           pollMs: LOCK_POLL_MS,
           ...(need.forced ? { beforeMint: forcedLimit.admit } : {}),
         })
@@ -258,9 +264,14 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
         if (!replaced()) hold(outcome.token, outcome.minted ? 'minted' : 'store', outcome.saved)
         return outcome.token
       } catch (err) {
-        if (replaced()) throw new MintFailed(asUpstreamError(err).kind, id, 0, err instanceof ShuttingDown)
-        // Not an upstream failure: nothing to brake, the held token stands.
-        if (err instanceof TooManyForcedMints) throw err
+        const shuttingDown = err instanceof ShuttingDown || signal.aborted
+        if (replaced()) throw new MintFailed(asUpstreamError(err).kind, id, 0, shuttingDown)
+        if (err instanceof TooManyForcedMints) {
+          // Not an upstream failure: nothing to brake, the held token stands; but a background
+          // refresh that joined this run disarmed its timer, so arm the next one.
+          arm()
+          throw err
+        }
         throw fail(err)
       }
     }
@@ -296,7 +307,12 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     worthAnother: Accept = (t) => !accept(t),
     forced = false,
   ): Promise<Token> {
-    const token = await obtain(accept, reason, { forced })
+    const token = await obtain(accept, reason, { forced }).catch((err: unknown) => {
+      // The forced-mint limit is for forced refreshes: a caller that is not forcing and joined a
+      // refused forced run goes again with its own, unforced run.
+      if (forced || !(err instanceof TooManyForcedMints)) throw err
+      return obtain(accept, reason)
+    })
     return worthAnother(token) ? obtain(accept, reason, { forced }) : token
   }
 

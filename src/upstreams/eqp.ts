@@ -27,8 +27,11 @@ export function createEqpMint(cred: EqpCredential, deps: UpstreamDeps): Mint {
 
 export function readEqpGrant(answer: unknown): Grant {
   const r = new AnswerReader(LABEL, answer)
-  const accessToken = r.token('ust')
+  const accessToken = r.requiredString('ust')
   const expiresIn = r.expiresIn('expires_in')
   const mageId = r.requiredString('mage_id')
-  return { accessToken, tokenType: 'bearer', mageId, expiresIn }
+  return r.grant(
+    { accessToken, tokenType: 'bearer', mageId, expiresIn },
+    { accessToken: 'ust', tokenType: 'token_type', mageId: 'mage_id' },
+  )
 }

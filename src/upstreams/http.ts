@@ -1,4 +1,5 @@
 import { type Dispatcher, request } from 'undici'
+import { MAX_RETRY_AFTER_MS } from '../core/backoff.js'
 import { type Clock, systemClock } from '../core/clock.js'
 import { PLAIN_CODE, UpstreamError } from '../core/failure.js'
 import type { Grant, Mint } from '../core/grant.js'
@@ -47,7 +48,6 @@ export function bySecret(posts: readonly Mint[]): Mint {
 
 /** A token answer is a few hundred bytes; anything far larger is not a token answer. */
 export const MAX_BODY_BYTES = 64 * 1024
-const MAX_RETRY_AFTER_MS = 60 * 60 * 1000
 
 /**
  * One POST, no retries. Resolves with the parsed JSON of a 2xx answer; rejects with an UpstreamError
@@ -234,7 +234,7 @@ export function upstreamErrorCode(text: string | undefined, redact: readonly str
   return code
 }
 
-/** Retry-After as delta-seconds or HTTP-date, in ms, capped at one hour; undefined when absent or garbage. */
+/** Retry-After as delta-seconds or HTTP-date, in ms, capped at the longest rest the broker takes; undefined when absent or garbage. */
 export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
   const raw = (Array.isArray(value) ? value[0] : value)?.trim()
   if (raw === undefined || raw === '') return undefined

@@ -15,7 +15,7 @@ export function createImsMint(cred: ImsCredential, deps: UpstreamDeps): Mint {
       client_secret: secret,
       grant_type: 'client_credentials',
     })
-    if (cred.scopes.length > 0) form.set('scope', cred.scopes.join(','))
+    form.set('scope', cred.scopes.join(','))
     return endpoint(deps, {
       url: `${cred.baseUrl}/ims/token/v3`,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -29,8 +29,11 @@ export function createImsMint(cred: ImsCredential, deps: UpstreamDeps): Mint {
 
 export function readImsGrant(answer: unknown): Grant {
   const r = new AnswerReader(LABEL, answer)
-  const accessToken = r.token('access_token')
+  const accessToken = r.requiredString('access_token')
   const expiresIn = r.expiresIn('expires_in')
   const tokenType = (r.optionalString('token_type') || 'bearer').toLowerCase()
-  return { accessToken, tokenType, expiresIn }
+  return r.grant(
+    { accessToken, tokenType, expiresIn },
+    { accessToken: 'access_token', tokenType: 'token_type', mageId: 'mage_id' },
+  )
 }

@@ -1,9 +1,7 @@
 import type { UpstreamError } from '../core/failure.js'
-import { isPrintableToken, MAX_EXPIRES_IN_S } from '../core/token.js'
+import type { Grant } from '../core/grant.js'
+import { type HeaderField, MAX_EXPIRES_IN_S, unprintableField } from '../core/token.js'
 import { malformed } from './http.js'
-
-/** Longest lifetime the broker accepts from upstream (48 h): anything longer is a broken answer. */
-export const MAX_EXPIRES_IN = MAX_EXPIRES_IN_S
 
 /** Checks of a token answer; each returns the value or throws a `malformed` UpstreamError. */
 export class AnswerReader {
@@ -20,21 +18,20 @@ export class AnswerReader {
   }
 
   /**
-   * A token goes verbatim into callers' `Authorization` headers, so it must be visible ASCII:
-   * no spaces, no control characters (header injection), nothing a header cannot carry.
+   * The grant read from this answer, once every field that goes verbatim into callers' headers is
+   * visible ASCII (the rule the store applies on read-back: what one replica holds, all can read).
    */
-  token(field: string): string {
-    const v = this.obj[field]
-    if (typeof v !== 'string' || v === '') throw this.bad(`${field} missing or not a non-empty string`)
-    if (!isPrintableToken(v)) throw this.bad(`${field} has characters a header cannot carry`)
-    return v
+  grant(grant: Grant, names: Record<HeaderField, string>): Grant {
+    const unprintable = unprintableField(grant)
+    if (unprintable) throw this.bad(`${names[unprintable]} has characters a header cannot carry`)
+    return grant
   }
 
   /** Seconds, a JSON number (a numeric string is refused: upstream's contract says number). */
   expiresIn(field: string): number {
     const v = this.obj[field]
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_EXPIRES_IN) {
-      throw this.bad(`${field} not a number in (0, ${MAX_EXPIRES_IN}]`)
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_EXPIRES_IN_S) {
+      throw this.bad(`${field} not a number in (0, ${MAX_EXPIRES_IN_S}]`)
     }
     return v
   }

@@ -104,13 +104,13 @@ describe('a valid file', () => {
     expect(ims).toMatchObject({
       type: 'ims',
       clientId: 'abc123',
-      clientSecret: CANARY.ims,
+      clientSecrets: [CANARY.ims],
       baseUrl: 'https://ims-na1.adobelogin.com',
       scopes: ['openid', 'AdobeID'],
     })
     expect(eqp).toMatchObject({
       type: 'eqp',
-      appSecret: CANARY.file,
+      appSecrets: [CANARY.file],
       baseUrl: 'https://commercedeveloper-sandbox-api.adobe.com',
       expiresIn: 7200,
     })
@@ -464,16 +464,14 @@ describe('lists of references (rotation)', () => {
   const ENV_LISTS = { ...ENV, IMS_NEXT: 'ims-secret-CANARY-next', KEY_A2: 'client-key-CANARY-a2-long' }
   const withLists = () => ({ path: 'broker.config.json', env: ENV_LISTS, allowInsecureUpstream: false })
 
-  it('a list of secrets is resolved in order, the first also as clientSecret/appSecret', async () => {
+  it('a list of secrets is resolved in order, the first preferred', async () => {
     const doc = valid()
     doc.credentials['adobe-ims']!.clientSecret = [{ env: 'IMS_SECRET' }, { env: 'IMS_NEXT' }]
     doc.credentials.marketplace!.appSecret = [{ file: secretFile }]
     const config = await parseBrokerConfig(doc, withLists())
     const ims = config.credentials.get('adobe-ims') as ImsCredential
     const eqp = config.credentials.get('marketplace') as EqpCredential
-    expect(ims.clientSecret).toBe(CANARY.ims)
     expect(ims.clientSecrets).toEqual([CANARY.ims, 'ims-secret-CANARY-next'])
-    expect(eqp.appSecret).toBe(CANARY.file)
     expect(eqp.appSecrets).toEqual([CANARY.file])
   })
 
@@ -616,7 +614,7 @@ describe('config hygiene', () => {
     const doc = valid()
     doc.credentials.marketplace!.appSecret = { file: one }
     const config = await parseBrokerConfig(doc, opts())
-    expect((config.credentials.get('marketplace') as EqpCredential).appSecret).toBe(CANARY.file)
+    expect((config.credentials.get('marketplace') as EqpCredential).appSecrets).toEqual([CANARY.file])
     doc.credentials.marketplace!.appSecret = { file: two }
     expect(await refused(doc, 'credentials.marketplace.appSecret')).toMatch(/control character/)
   })
@@ -633,7 +631,7 @@ describe('config hygiene', () => {
     expect(message).not.toContain('bbbb')
     doc.credentials.marketplace!.appSecret = { file: limit }
     const config = await parseBrokerConfig(doc, opts())
-    expect((config.credentials.get('marketplace') as EqpCredential).appSecret).toHaveLength(64 * 1024)
+    expect((config.credentials.get('marketplace') as EqpCredential).appSecrets[0]).toHaveLength(64 * 1024)
   })
 
   it('a client key under 16 characters is accepted with a warning naming the client, never the key', async () => {

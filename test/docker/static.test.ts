@@ -6,6 +6,7 @@ import { isAbsolute, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { CREDENTIAL_ID_PATTERN } from '../../src/core/credential.js'
 import { EnvSchema } from '../../src/config/env.js'
 import { NODE_FLAGS } from '../../src/node-flags.js'
 
@@ -223,7 +224,7 @@ function collectRefs(node: unknown, at: string, refs: Ref[], literals: string[])
   return refs
 }
 
-const CREDENTIAL_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/
+const CREDENTIAL_ID = new RegExp(CREDENTIAL_ID_PATTERN)
 const ENVIRONMENTS: Record<string, string[]> = {
   ims: ['production', 'stage'],
   eqp: ['production', 'sandbox'],

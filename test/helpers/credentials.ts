@@ -11,8 +11,7 @@ export function imsCredential(over: Partial<ImsCredential> = {}): ImsCredential 
     environment: 'stage',
     baseUrl: 'https://ims.example.test',
     clientId: 'client-abc',
-    clientSecret: CANARY,
-    clientSecrets: [over.clientSecret ?? CANARY],
+    clientSecrets: [CANARY],
     scopes: ['openid', 'AdobeID', 'read_organizations'],
     ...over,
   }
@@ -26,8 +25,7 @@ export function eqpCredential(over: Partial<EqpCredential> = {}): EqpCredential 
     environment: 'sandbox',
     baseUrl: 'https://eqp.example.test',
     appId: 'AQ17NZ49WC',
-    appSecret: CANARY,
-    appSecrets: [over.appSecret ?? CANARY],
+    appSecrets: [CANARY],
     expiresIn: 3600,
     ...over,
   }

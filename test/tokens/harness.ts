@@ -117,7 +117,7 @@ export const credential = (id: string, secret = id): ImsCredential =>
     id,
     environment: 'production',
     clientId: `client-${id}`,
-    clientSecret: secret,
+    clientSecrets: [secret],
     scopes: ['openid'],
   })
 

@@ -5,7 +5,7 @@ import { errors, MINUTE, SECOND, setup, watch } from './harness.js'
 
 /** A credential `id` whose secrets, in order, name their fake upstreams. */
 const withSecrets = (id: string, ...secrets: string[]) =>
-  imsCredential({ id, clientId: `client-${id}`, clientSecret: secrets[0]!, clientSecrets: secrets })
+  imsCredential({ id, clientId: `client-${id}`, clientSecrets: secrets })
 
 describe('secret fallback', () => {
   it('moves to the next secret at once on a refusal, and keeps it until the next reload', async () => {
@@ -73,7 +73,6 @@ describe('generation fence (in-process)', () => {
       manager.reconfigure([
         {
           ...imsCredential({ id: 'a', clientId: 'client-a' }),
-          clientSecret: 'a-new',
           clientSecrets: ['a-new'],
         },
       ]),

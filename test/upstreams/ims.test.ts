@@ -50,7 +50,7 @@ describe('IMS mint: request shape', () => {
         return { statusCode: 401, data: { error: `bad_${echoed}` } }
       })
       .times(3)
-    const mint = createImsMint(imsCred(ORIGIN, { clientSecret: secrets[0]!, clientSecrets: secrets }), {
+    const mint = createImsMint(imsCred(ORIGIN, { clientSecrets: secrets }), {
       dispatcher: agent,
       timeoutMs: 1000,
     })

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Credential } from '../../core/credential.js'
+import { FORCED_LIMIT_TEXT } from '../../core/failure.js'
 import type { Token } from '../../core/token.js'
 import { logDenied } from '../audit.js'
 import { mayUse } from '../auth.js'
@@ -32,8 +33,8 @@ In that case it returns that token.
 Concurrent refreshes of one credential share one upstream call. If the mint fails, the answer is 502
 or 503. The answer is never the rejected token, nor a token older than the one the broker holds.
 
-A refresh naming the current token mints (a forced refresh). At most 6 forced mints of one credential
-happen per minute across the whole fleet; beyond that the answer is 429 with \`Retry-After\`. The body is optional: no body, an empty body, \`{}\` and \`null\` all mean "no options".
+A refresh naming the current token mints (a forced refresh). At most ${FORCED_LIMIT_TEXT} forced mints of
+one credential happen across the whole fleet; beyond that the answer is 429 with \`Retry-After\`. The body is optional: no body, an empty body, \`{}\` and \`null\` all mean "no options".
 `
 
 const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -53,8 +54,10 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   /** 404 before 403: an unknown credential is reported as such to any authenticated client. */
   function credentialFor(id: string, request: FastifyRequest) {
-    const credential = fastify.broker.config.credentials.get(id)
-    if (!credential || !tokens.has(id)) throw new CredentialNotFound(id)
+    // The unit's own settings, as /v1/credentials and /readyz report them: the file a reload read
+    // may already name others while the reload is still applying them.
+    const credential = tokens.credential(id)
+    if (!credential) throw new CredentialNotFound(id)
     if (!mayUse(request.client, id)) {
       logDenied(request, 'credential_not_allowed')
       throw new Forbidden(`client "${request.client.id}" may not use credential "${id}"`)
