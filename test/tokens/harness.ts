@@ -68,15 +68,16 @@ export class FakeUpstream {
     return this
   }
 
-  /** The next call stays pending until the test answers it; an abort rejects it like a real request. */
-  hold(): Held {
+  /**
+   * The next call stays pending until the test answers it; an abort rejects it like a real request
+   * (with the abort's reason), unless `deaf`: a request that does not stop when asked to.
+   */
+  hold(opts: { deaf?: boolean } = {}): Held {
     let settle: Held | undefined
     this.queue.push(
       (call, signal) =>
         new Promise<Grant>((resolve, reject) => {
-          signal?.addEventListener('abort', () => reject(new UpstreamError('network', 'aborted')), {
-            once: true,
-          })
+          if (!opts.deaf) signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
           settle = {
             grant: (expiresIn = this.lifetimeS) => resolve({ ...this.grantFor(call), expiresIn }),
             fail: reject,

@@ -236,3 +236,26 @@ describe('close', () => {
     expect(clock.pending()).toBe(0)
   })
 })
+
+describe('close and removed credentials', () => {
+  it("waits for a removed credential's mint still in flight", async () => {
+    const { manager, upstream, clock, started, settled } = setup({ credentials: ['keep', 'gone'] })
+    await started()
+    await clock.advance(20 * SECOND)
+    // A request that does not stop when shutdown aborts it (a connect still under way, say).
+    const slow = upstream('gone').hold({ deaf: true })
+    const refreshing = watch(manager.refresh('gone'))
+    await clock.flush()
+    expect(upstream('gone').calls).toBe(2)
+    await settled(manager.reconfigure([credential('keep')]))
+    expect(manager.has('gone')).toBe(false)
+
+    const closing = watch(manager.close())
+    await clock.flush()
+    expect(closing.settled).toBe(false)
+    slow.grant()
+    await clock.flush()
+    expect(closing.settled).toBe(true)
+    expect(refreshing.settled).toBe(true)
+  })
+})

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { TooManyForcedMints } from '../../src/core/failure.js'
 import { EPOCH } from '../helpers/manual-clock.js'
 import { MINUTE, SECOND, seeded, setup, watch, withHeldToken } from './harness.js'
 
@@ -127,5 +128,47 @@ describe('background refresh', () => {
     // One mint every 0.8 L: at 0 and then 12 more within 10 L.
     expect(upstream('ims').calls).toBe(1 + Math.floor(10 / 0.8))
     expect(manager.peek('ims')?.accessToken).toBe(`ims-${upstream('ims').calls}`)
+  })
+})
+
+describe('the forced-mint limit refuses only forced refreshes', () => {
+  /** Six forced refreshes in a row: the limit of the window is used up. */
+  async function useUpTheLimit(t: Awaited<ReturnType<typeof withHeldToken>>) {
+    for (let i = 0; i < 6; i++) {
+      await t.clock.advance(SECOND)
+      await t.settled(t.manager.refresh('ims', t.manager.peek('ims')!.accessToken))
+    }
+    expect(t.upstream('ims').calls).toBe(7)
+  }
+
+  it('a plain refresh that joined a refused forced run mints on its own instead of getting 429', async () => {
+    const t = await withHeldToken(20 * SECOND)
+    await useUpTheLimit(t)
+    await t.clock.advance(11 * SECOND)
+    const forced = watch(t.manager.refresh('ims', t.manager.peek('ims')!.accessToken))
+    const plain = watch(t.manager.refresh('ims'))
+    await t.clock.flush()
+    expect(forced.error).toBeInstanceOf(TooManyForcedMints)
+    expect(plain.error).toBeUndefined()
+    expect(plain.value?.accessToken).toBe('ims-8')
+    expect(t.upstream('ims').calls).toBe(8)
+  })
+
+  it('a background refresh that joined a refused forced run still refreshes and stays armed', async () => {
+    const t = await withHeldToken(0, { lifetimeS: 60 })
+    await useUpTheLimit(t)
+    const refreshAt = t.manager.status('ims').nextRefreshAt!
+    await t.clock.advanceTo(refreshAt - SECOND)
+    // Another replica holds the lock: the forced run waits, and the refresh timer fires meanwhile.
+    const other = await t.store.acquire('ims', 5 * SECOND)
+    const forced = watch(t.manager.refresh('ims', t.manager.peek('ims')!.accessToken))
+    await t.clock.advanceTo(refreshAt + 100)
+    expect(t.upstream('ims').calls).toBe(7)
+    await other?.release()
+    await t.clock.advance(SECOND)
+    expect(forced.error).toBeInstanceOf(TooManyForcedMints)
+    expect(t.upstream('ims').calls).toBe(8)
+    expect(t.manager.peek('ims')?.accessToken).toBe('ims-8')
+    expect(t.manager.status('ims').nextRefreshAt).toBeGreaterThan(t.clock.now())
   })
 })

@@ -76,6 +76,9 @@ describe('readEqpGrant', () => {
     ['empty ust', { ...ok, ust: '' }],
     ['no mage_id', { ust: 'u', expires_in: 7200 }],
     ['numeric mage_id', { ...ok, mage_id: 123 }],
+    // The store refuses such a token on read-back: other replicas could not use it.
+    ['mage_id with a space', { ...ok, mage_id: 'MAG 1' }],
+    ['mage_id with a control character', { ...ok, mage_id: 'MAG1\u0000' }],
     ['expires_in 0', { ...ok, expires_in: 0 }],
     ['expires_in -5', { ...ok, expires_in: -5 }],
     ['expires_in 1e9', { ...ok, expires_in: 1e9 }],
