@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import {
   type BrokerConfig,
-  CREDENTIAL_ID_PATTERN,
   type Client,
   type ConfigWarning,
+  CREDENTIAL_ID_PATTERN,
   type Credential,
 } from '../core/credential.js'
 import { resolveBaseUrl } from './base-url.js'

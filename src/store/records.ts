@@ -25,7 +25,11 @@ export function checkStoredToken(p: unknown, now: number): Checked {
   ) {
     return { fault: 'bad shape' }
   }
-  const unprintable = unprintableField({ accessToken: t.accessToken, tokenType: t.tokenType, mageId: t.mageId })
+  const unprintable = unprintableField({
+    accessToken: t.accessToken,
+    tokenType: t.tokenType,
+    mageId: t.mageId,
+  })
   if (unprintable) return { fault: `${unprintable} has characters a header cannot carry` }
   // A replica whose clock runs ahead (promise 12) is believed, by as much as the fleet allows.
   if (t.mintedAt > now + MAX_CLOCK_SKEW_MS) return { fault: 'mint time in the future' }

@@ -177,7 +177,10 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     const accept = (t: Token) =>
       remainingMs(t, now()) > 0 && !isDue(t) && (!previous || t.mintedAt > previous.mintedAt)
     // Waiting on another replica's mint is fine while the held token lasts; not past it.
-    const waitUntil = Math.min(now() + deps.maxMintMs(settings.credential), previous?.expiresAt ?? Number.POSITIVE_INFINITY)
+    const waitUntil = Math.min(
+      now() + deps.maxMintMs(settings.credential),
+      previous?.expiresAt ?? Number.POSITIVE_INFINITY,
+    )
     obtain(accept, 'refresh', { waitUntil })
       // A joined forced run the limit refused is no verdict on this refresh: go again, unforced.
       .catch((err: unknown) => {

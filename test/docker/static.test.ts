@@ -6,8 +6,8 @@ import { isAbsolute, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { CREDENTIAL_ID_PATTERN } from '../../src/core/credential.js'
 import { EnvSchema } from '../../src/config/env.js'
+import { CREDENTIAL_ID_PATTERN } from '../../src/core/credential.js'
 import { NODE_FLAGS } from '../../src/node-flags.js'
 
 type Dict = Record<string, unknown>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MintFailed } from '../../src/core/failure.js'
+import { worstMintMs } from '../../src/tokens/attempts.js'
 import { errors, SECOND, setup, watch } from './harness.js'
 
 describe('retries inside one mint', () => {
@@ -94,5 +95,14 @@ describe('retries inside one mint', () => {
     await clock.advance(1)
     expect(upstream('ims').calls).toBe(2)
     expect(manager.peek('ims')?.accessToken).toBe('ims-2')
+  })
+})
+
+describe('worstMintMs', () => {
+  it('allows a lock holder every request of a mint, the other secrets refusals included', () => {
+    // One secret: 3 attempts timing out, 2 inline waits, slack.
+    expect(worstMintMs(10_000, 1)).toBe(3 * 10_000 + 2 * 5_000 + 2_000)
+    // Three secrets: two refusals hand over without counting, so up to 5 requests.
+    expect(worstMintMs(10_000, 3)).toBe(5 * 10_000 + 2 * 5_000 + 2_000)
   })
 })

@@ -1,5 +1,12 @@
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { MintFailed } from '../../src/core/failure.js'
+import { createSimulator } from '../../src/simulator/server.js'
+import { createMemoryStore } from '../../src/store/memory.js'
+import { createTokenManager } from '../../src/tokens/manager.js'
+import { createDispatcher } from '../../src/upstreams/dispatcher.js'
+import { createMint } from '../../src/upstreams/index.js'
+import { captureLog } from '../helpers/capture-log.js'
+import { CANARY, imsCredential } from '../helpers/credentials.js'
 import { EPOCH } from '../helpers/manual-clock.js'
 import { credential, errors, MINUTE, SECOND, setup, watch } from './harness.js'
 
@@ -257,5 +264,37 @@ describe('close and removed credentials', () => {
     await clock.flush()
     expect(closing.settled).toBe(true)
     expect(refreshing.settled).toBe(true)
+  })
+})
+
+describe('close cuts a mint short', () => {
+  it('an upstream request aborted by shutdown is no upstream failure: not counted, not logged, not failing', async () => {
+    const sim = createSimulator({ secrets: { 'client-abc': CANARY } })
+    const url = await sim.listen()
+    const dispatcher = createDispatcher()
+    onTestFinished(async () => {
+      await dispatcher.close()
+      await sim.close()
+    })
+    sim.behave('client-abc', { mode: 'hang' })
+    const outcomes: string[] = []
+    const log = captureLog()
+    const manager = createTokenManager({
+      credentials: [imsCredential({ baseUrl: url })],
+      store: createMemoryStore(),
+      mintFor: (c) => createMint(c, { dispatcher, timeoutMs: 30_000 }),
+      log,
+      refreshMargin: 0.2,
+      upstreamTimeoutMs: 30_000,
+      events: { upstreamAttempt: (_c, outcome) => outcomes.push(outcome) },
+    })
+    const warming = manager.start()
+    await vi.waitFor(() => expect(sim.requests.length).toBe(1))
+    await manager.close()
+    await warming
+    expect(outcomes).toEqual([])
+    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([])
+    expect(manager.status('adobe-ims').lastError).toBeUndefined()
+    expect(manager.status('adobe-ims').state).toBe('pending')
   })
 })
