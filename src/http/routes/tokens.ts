@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Credential } from '../../core/credential.js'
-import { FORCED_LIMIT_TEXT } from '../../core/failure.js'
+import { FORCED_MINTS_PER_WINDOW, FORCED_WINDOW_MS } from '../../core/failure.js'
 import type { Token } from '../../core/token.js'
 import { logDenied } from '../audit.js'
 import { mayUse } from '../auth.js'
@@ -33,8 +33,8 @@ In that case it returns that token.
 Concurrent refreshes of one credential share one upstream call. If the mint fails, the answer is 502
 or 503. The answer is never the rejected token, nor a token older than the one the broker holds.
 
-A refresh naming the current token mints (a forced refresh). At most ${FORCED_LIMIT_TEXT} forced mints of
-one credential happen across the whole fleet; beyond that the answer is 429 with \`Retry-After\`. The body is optional: no body, an empty body, \`{}\` and \`null\` all mean "no options".
+A refresh naming the current token mints (a forced refresh). At most ${FORCED_MINTS_PER_WINDOW} forced mints of one
+credential happen per ${FORCED_WINDOW_MS / 1000} s across the whole fleet; beyond that the answer is 429 with \`Retry-After\`. The body is optional: no body, an empty body, \`{}\` and \`null\` all mean "no options".
 `
 
 const tokenRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
