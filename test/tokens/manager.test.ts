@@ -1,5 +1,6 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { MintFailed } from '../../src/core/failure.js'
+import { silentLogger } from '../../src/core/logger.js'
 import { createSimulator } from '../../src/simulator/server.js'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { createTokenManager } from '../../src/tokens/manager.js'
@@ -283,7 +284,7 @@ describe('close cuts a mint short', () => {
       credentials: [imsCredential({ baseUrl: url })],
       store: createMemoryStore(),
       mintFor: (c) => createMint(c, { dispatcher, timeoutMs: 30_000 }),
-      log,
+      log: { ...silentLogger, ...log },
       refreshMargin: 0.2,
       upstreamTimeoutMs: 30_000,
       events: { upstreamAttempt: (_c, outcome) => outcomes.push(outcome) },
