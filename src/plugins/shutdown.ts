@@ -13,19 +13,32 @@ declare module 'fastify' {
 export const SHUTDOWN_BUDGET_MS = 10_000
 
 /**
- * Each phase's bound. Their sum stays under the budget, so every close step runs even when a
- * caller or a dependency does not cooperate.
+ * Each phase's bound. Their sum stays clearly under the budget, so every close step runs even when
+ * a caller or a dependency does not cooperate, and the process exits 0 before close-with-grace
+ * gives up on it (exit 1 at the budget).
  */
-const PHASE_MS = {
+export const PHASE_MS = {
   /** Requests already received finish, and may still wait on a mint. */
-  inFlight: 5_000,
-  /** Upstream calls are cut; their mints unwind and release their fleet locks. */
+  inFlight: 4_000,
+  /** Upstream calls are cut; whatever connection remains after this is closed. */
   upstreamCut: 1_000,
+  /** The token manager settles: mints unwind and release their fleet locks. */
+  tokens: 1_000,
   /** Redis is asked to quit (QUIT, then disconnect). */
   store: 1_500,
   /** The upstream connection pool closes, or is destroyed. */
-  pool: 1_500,
+  pool: 1_000,
 } as const
+
+/** Left over in the worst case for the work between phases (hooks, log lines, the exit itself). */
+export const SHUTDOWN_MARGIN_MS = 1_000
+
+/** The longest shutdown the phases allow when every one of them runs to its bound. */
+export const WORST_CASE_SHUTDOWN_MS = Object.values(PHASE_MS).reduce((sum, ms) => sum + ms, 0)
+
+if (WORST_CASE_SHUTDOWN_MS + SHUTDOWN_MARGIN_MS > SHUTDOWN_BUDGET_MS) {
+  throw new Error('shutdown phases exceed the shutdown budget: shrink a phase')
+}
 
 /** While draining, keep-alive connections are closed as soon as they go idle. */
 const IDLE_SWEEP_MS = 100
@@ -63,7 +76,7 @@ async function bounded(ms: number, work: () => Promise<unknown>): Promise<Outcom
  *    (Fastify stops accepting and waits for them), for at most `inFlight`;
  * 3. then upstream calls are cut (those requests answer 503) and, `upstreamCut` later, whatever
  *    connection remains is closed;
- * 4. the token manager settles: in-flight mints unwind and release their fleet locks;
+ * 4. the token manager settles (`tokens`): in-flight mints unwind and release their fleet locks;
  * 5. Redis quits; 6. the upstream pool closes.
  */
 async function shutdown(fastify: FastifyInstance, opts: ShutdownOptions) {
@@ -102,7 +115,7 @@ async function shutdown(fastify: FastifyInstance, opts: ShutdownOptions) {
   // Runs once the listener has closed: every request has been answered or its connection closed.
   fastify.addHook('onClose', async () => {
     for (const timer of timers) clearTimeout(timer)
-    const locks = await bounded(PHASE_MS.upstreamCut, () => fastify.tokens.close())
+    const locks = await bounded(PHASE_MS.tokens, () => fastify.tokens.close())
     const store = await bounded(PHASE_MS.store, () => fastify.store.close())
     let pool: Outcome | 'not owned' = 'not owned'
     if (opts.ownsDispatcher) {
