@@ -1,8 +1,16 @@
 import type { Socket } from 'node:net'
+import type { FastifyError } from 'fastify'
 import { rawAnswer } from './connections.js'
+import { BadRequest, RequestTimeout, STATUS_TEXT } from './errors.js'
 
 interface ConnectionError extends Error {
   code?: string
+}
+
+/** A catalogue error as a complete raw HTTP answer, in the same shape the error handler sends. */
+function catalogueAnswer(err: FastifyError): string {
+  const statusCode = err.statusCode ?? 400
+  return rawAnswer(statusCode, err.code, STATUS_TEXT[statusCode] ?? 'Error', err.message)
 }
 
 /**
@@ -13,16 +21,15 @@ export function clientErrorHandler(err: ConnectionError, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   if (socket.writable) {
     socket.end(
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? rawAnswer(408, 'REQUEST_TIMEOUT', 'Request Timeout', 'the request took too long to arrive')
-        : rawAnswer(
-            400,
-            'BAD_REQUEST',
-            'Bad Request',
-            err.code === 'HPE_HEADER_OVERFLOW'
-              ? 'the request headers are too large'
-              : 'the request is not valid HTTP',
-          ),
+      catalogueAnswer(
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new RequestTimeout()
+          : new BadRequest(
+              err.code === 'HPE_HEADER_OVERFLOW'
+                ? 'the request headers are too large'
+                : 'the request is not valid HTTP',
+            ),
+      ),
     )
   }
   socket.destroy()

@@ -21,6 +21,8 @@ export const PayloadTooLarge = createError(
   'The request body is larger than %s bytes',
   413,
 )
+/** Sent on the raw socket (client-error.ts): Node's request timeout passed before the request arrived. */
+export const RequestTimeout = createError('REQUEST_TIMEOUT', 'The request took too long to arrive', 408)
 export const RateLimited = createError('RATE_LIMITED', '%s', 429)
 export const UpstreamRejected = createError('UPSTREAM_REJECTED', '%s', 502)
 export const UpstreamUnavailable = createError('UPSTREAM_UNAVAILABLE', '%s', 503)
@@ -35,6 +37,7 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'CREDENTIAL_NOT_FOUND',
   'NOT_FOUND',
+  'REQUEST_TIMEOUT',
   'PAYLOAD_TOO_LARGE',
   'RATE_LIMITED',
   'UPSTREAM_REJECTED',
@@ -48,6 +51,7 @@ export const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  408: 'Request Timeout',
   413: 'Payload Too Large',
   429: 'Too Many Requests',
   500: 'Internal Server Error',

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import broker, { serverOptions } from '../../src/app.js'
 import { HEADERS_TIMEOUT_MS, MAX_CONNECTIONS, REQUEST_TIMEOUT_MS } from '../../src/http/connections.js'
+import { ERROR_CODES, STATUS_TEXT } from '../../src/http/errors.js'
 import type { Simulator } from '../../src/simulator/server.js'
 import {
   baseEnv,
@@ -89,7 +90,16 @@ describe('over a real socket', () => {
     const { closed } = await rawConnect(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n')
     const answer = parseAnswer(await closed)
     expect(answer.status).toBe(408)
-    expect(answer.body).toMatchObject({ statusCode: 408, code: 'REQUEST_TIMEOUT' })
+    expect(answer.body).toEqual({
+      statusCode: 408,
+      code: 'REQUEST_TIMEOUT',
+      error: 'Request Timeout',
+      message: 'The request took too long to arrive',
+    })
+    // A code from the one catalogue, with its reason phrase: what the error schema documents.
+    const { code, error } = answer.body as { code: string; error: string }
+    expect(ERROR_CODES).toContain(code)
+    expect(STATUS_TEXT[408]).toBe(error)
   }, 30_000)
 })
 
