@@ -1,4 +1,5 @@
 import { Headers, type RequestInfo, type RequestInit, type Response, fetch as undiciFetch } from 'undici'
+import { replayableBody } from './body.js'
 import type { BrokerToken } from './broker-api.js'
 import { mergeHeaders } from './headers.js'
 
@@ -7,18 +8,6 @@ export interface TokenSource {
   cached(): BrokerToken | undefined
   token(): Promise<BrokerToken>
   rejected(accessToken: string): Promise<BrokerToken>
-}
-
-/** A body that can be sent twice: absent, text or bytes. Streams, forms and blobs are sent once. */
-export function replayableBody(body: unknown): boolean {
-  return (
-    body === undefined ||
-    body === null ||
-    typeof body === 'string' ||
-    body instanceof Uint8Array ||
-    body instanceof ArrayBuffer ||
-    body instanceof URLSearchParams
-  )
 }
 
 const isRequest = (input: RequestInfo): input is Exclude<RequestInfo, string | URL> =>

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import { replayableBody } from './body.js'
 import type { BrokerToken } from './broker-api.js'
 import type { TokenSource } from './fetch.js'
 import { mergeHeaders } from './headers.js'
@@ -12,9 +13,6 @@ type IncomingHeaders = IncomingHttpHeaders
 
 /** The body of a 401 kept to hand on when no retry happens; larger bodies are cut. */
 const MAX_KEPT_BODY = 64 * 1024
-
-const replayable = (body: unknown): boolean =>
-  body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array
 
 /**
  * Passes a response through, except a 401 when a retry is allowed: that one is held back (status,
@@ -203,10 +201,10 @@ export function tokenInterceptor(source: TokenSource): Dispatcher.DispatcherComp
         dispatch({ ...opts, headers: mergeHeaders(opts.headers, token.headers) }, next as Handler)
       }
       const held = source.cached()
-      if (held !== undefined) send(held, replayable(opts.body))
+      if (held !== undefined) send(held, replayableBody(opts.body))
       else {
         source.token().then(
-          (token) => send(token, replayable(opts.body)),
+          (token) => send(token, replayableBody(opts.body)),
           (err: Error) =>
             legacy
               ? (handler as LegacyHandler).onError?.(err)

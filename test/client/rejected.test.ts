@@ -127,6 +127,39 @@ describe('client: a token Adobe refuses is replaced once and the request retried
     await res3.body?.cancel()
   })
 
+  it('fetch() and the interceptor share one rule: bytes of any view are replayed, forms are not', async () => {
+    const b = await startListeningBroker()
+    const client = brokerClient(b.url)
+    const dispatcher = composed(client.interceptor('adobe-ims'))
+    const json = new TextEncoder().encode('{"a":1}')
+
+    // The interceptor retries an ArrayBuffer and a DataView body, as fetch() does.
+    for (const body of [json.buffer.slice(0), new DataView(json.buffer.slice(0))]) {
+      b.sim.revoke({ token: (await client.token('adobe-ims')).access_token })
+      const res = await request(`${b.sim.url}${SAMPLE}`, { method: 'POST', body, dispatcher })
+      expect(res.statusCode).toBe(200)
+      await res.body.dump()
+    }
+    b.sim.revoke({ token: (await client.token('adobe-ims')).access_token })
+    const viaFetch = await client.fetch('adobe-ims', `${b.sim.url}${SAMPLE}`, {
+      method: 'POST',
+      body: json.buffer.slice(0),
+    })
+    expect(viaFetch.status).toBe(200)
+    await viaFetch.body?.cancel()
+    expect(b.sim.resourceCalls()).toEqual({ 200: 3, 401: 3 })
+    expect(b.refreshes('adobe-ims')).toHaveLength(3)
+
+    // A form (it may hold files) is sent once: its 401 comes back as it is.
+    b.sim.revoke({ token: (await client.token('adobe-ims')).access_token })
+    const form = new FormData()
+    form.append('file', new Blob(['{"a":1}']), 'a.json')
+    const formRes = await client.fetch('adobe-ims', `${b.sim.url}${SAMPLE}`, { method: 'POST', body: form })
+    expect(formRes.status).toBe(401)
+    await formRes.body?.cancel()
+    expect(b.refreshes('adobe-ims')).toHaveLength(3)
+  })
+
   it("keeps the caller's own headers and replaces any Authorization it brought", async () => {
     const b = await startListeningBroker()
     const client = brokerClient(b.url)
