@@ -4,7 +4,7 @@ import { UpstreamError } from '../../src/core/failure.js'
 import { createSimulator } from '../../src/simulator/server.js'
 import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createEqpMint, readEqpGrant } from '../../src/upstreams/eqp.js'
-import { CANARY, eqpCred } from './fixtures.js'
+import { CANARY, eqpCredential } from '../helpers/credentials.js'
 
 const ORIGIN = 'https://eqp.example'
 
@@ -20,7 +20,10 @@ describe('EQP mint: request shape', () => {
         seen = { headers: opts.headers as Record<string, string>, body: String(opts.body) }
         return { statusCode: 200, data: { mage_id: 'MAG123456789', ust: 'baGXo.cAxZ', expires_in: 7200 } }
       })
-    const mint = createEqpMint(eqpCred(ORIGIN, { expiresIn: 5400 }), { dispatcher: agent, timeoutMs: 1000 })
+    const mint = createEqpMint(eqpCredential({ baseUrl: ORIGIN, expiresIn: 5400 }), {
+      dispatcher: agent,
+      timeoutMs: 1000,
+    })
 
     await expect(mint(0)).resolves.toEqual({
       accessToken: 'baGXo.cAxZ',
@@ -48,8 +51,14 @@ describe('EQP mint: against the simulator', () => {
   })
 
   it('gets a session token for the lifetime asked, at most upstream maximum', async () => {
-    const short = await createEqpMint(eqpCred(url, { expiresIn: 600 }), { dispatcher, timeoutMs: 2000 })(0)
-    const long = await createEqpMint(eqpCred(url, { expiresIn: 86400 }), { dispatcher, timeoutMs: 2000 })(0)
+    const short = await createEqpMint(eqpCredential({ baseUrl: url, expiresIn: 600 }), {
+      dispatcher,
+      timeoutMs: 2000,
+    })(0)
+    const long = await createEqpMint(eqpCredential({ baseUrl: url, expiresIn: 86400 }), {
+      dispatcher,
+      timeoutMs: 2000,
+    })(0)
     expect(short).toMatchObject({ tokenType: 'bearer', expiresIn: 600 })
     expect(long.expiresIn).toBe(7200)
     expect(short.mageId).toMatch(/^MAG\d{9}$/)

@@ -6,12 +6,22 @@ import type { MalformedKind } from '../../src/simulator/server.js'
 import { createSimulator } from '../../src/simulator/server.js'
 import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createMint } from '../../src/upstreams/index.js'
-import { CANARY, eqpCred, imsCred } from './fixtures.js'
+import { CANARY, eqpCredential, imsCredential } from '../helpers/credentials.js'
 
 /** Every failure class, for both upstream kinds, over real HTTP against the simulator. */
 const KINDS = [
-  { kind: 'ims', id: 'client-abc', cred: (url: string) => imsCred(url), rejectStatus: 400 },
-  { kind: 'eqp', id: 'AQ17NZ49WC', cred: (url: string) => eqpCred(url), rejectStatus: 401 },
+  {
+    kind: 'ims',
+    id: 'client-abc',
+    cred: (url: string) => imsCredential({ baseUrl: url }),
+    rejectStatus: 400,
+  },
+  {
+    kind: 'eqp',
+    id: 'AQ17NZ49WC',
+    cred: (url: string) => eqpCredential({ baseUrl: url }),
+    rejectStatus: 401,
+  },
 ] as const
 
 const sim = createSimulator({ secrets: { 'client-abc': CANARY, AQ17NZ49WC: CANARY } })

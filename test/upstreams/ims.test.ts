@@ -4,7 +4,7 @@ import { UpstreamError } from '../../src/core/failure.js'
 import { createSimulator } from '../../src/simulator/server.js'
 import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createImsMint, readImsGrant } from '../../src/upstreams/ims.js'
-import { CANARY, imsCred } from './fixtures.js'
+import { CANARY, imsCredential } from '../helpers/credentials.js'
 
 const ORIGIN = 'https://ims.example'
 
@@ -20,7 +20,10 @@ describe('IMS mint: request shape', () => {
         seen = { path: opts.path, headers: opts.headers as Record<string, string>, body: String(opts.body) }
         return { statusCode: 200, data: { access_token: 'tok-1', token_type: 'Bearer', expires_in: 86399 } }
       })
-    const mint = createImsMint(imsCred(`${ORIGIN}/prefix`), { dispatcher: agent, timeoutMs: 1000 })
+    const mint = createImsMint(imsCredential({ baseUrl: `${ORIGIN}/prefix` }), {
+      dispatcher: agent,
+      timeoutMs: 1000,
+    })
 
     await expect(mint(0)).resolves.toEqual({ accessToken: 'tok-1', tokenType: 'bearer', expiresIn: 86399 })
     expect(seen?.headers['content-type']).toBe('application/x-www-form-urlencoded')
@@ -50,7 +53,7 @@ describe('IMS mint: request shape', () => {
         return { statusCode: 401, data: { error: `bad_${echoed}` } }
       })
       .times(3)
-    const mint = createImsMint(imsCred(ORIGIN, { clientSecrets: secrets }), {
+    const mint = createImsMint(imsCredential({ baseUrl: ORIGIN, clientSecrets: secrets }), {
       dispatcher: agent,
       timeoutMs: 1000,
     })
@@ -80,7 +83,7 @@ describe('IMS mint: against the simulator', () => {
   })
 
   it('gets a fresh bearer token each time', async () => {
-    const mint = createImsMint(imsCred(url), { dispatcher, timeoutMs: 2000 })
+    const mint = createImsMint(imsCredential({ baseUrl: url }), { dispatcher, timeoutMs: 2000 })
     const a = await mint(0)
     const b = await mint(0)
     expect(a.accessToken).toMatch(/^eyJ[A-Za-z0-9_.-]{40,}$/)
