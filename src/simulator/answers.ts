@@ -98,9 +98,9 @@ export function parseEqpRequest(
 }
 
 /** A JWT-looking IMS token (`eyJ...`): unique, not signed, meaningful to nobody. */
-function imsToken(id: string): string {
+function imsToken(id: string, issuedAt: number): string {
   const header = b64url(JSON.stringify({ alg: 'none', typ: 'JWT', x5u: 'simulator' }))
-  const payload = b64url(JSON.stringify({ jti: randomUUID(), client_id: id, iat: Date.now() }))
+  const payload = b64url(JSON.stringify({ jti: randomUUID(), client_id: id, iat: issuedAt }))
   return `${header}.${payload}.${b64url(randomBytes(32))}`
 }
 
@@ -119,13 +119,20 @@ export function defaultLifetime(kind: Kind, req: TokenRequest): number {
     : Math.min(req.requestedExpiresIn ?? EQP_MAX_EXPIRES_IN, EQP_MAX_EXPIRES_IN)
 }
 
-export function grantAnswer(kind: Kind, id: string, expiresIn: unknown): Answer {
+/** A grant; `issuedAt` (epoch ms, the simulator's clock) is written into IMS tokens as `iat`. */
+export function grantAnswer(kind: Kind, id: string, expiresIn: unknown, issuedAt: number): Answer {
   return kind === 'ims'
-    ? json(200, { access_token: imsToken(id), token_type: 'bearer', expires_in: expiresIn })
+    ? json(200, { access_token: imsToken(id, issuedAt), token_type: 'bearer', expires_in: expiresIn })
     : json(200, { mage_id: mageId(id), ust: eqpToken(), expires_in: expiresIn })
 }
 
-export function malformedAnswer(kind: Kind, id: string, which: MalformedKind, lifetime: number): Answer {
+export function malformedAnswer(
+  kind: Kind,
+  id: string,
+  which: MalformedKind,
+  lifetime: number,
+  issuedAt: number,
+): Answer {
   switch (which) {
     case 'html':
       return {
@@ -140,12 +147,12 @@ export function malformedAnswer(kind: Kind, id: string, which: MalformedKind, li
         ? json(200, { token_type: 'bearer', expires_in: lifetime })
         : json(200, { mage_id: mageId(id), expires_in: lifetime })
     case 'expires_zero':
-      return grantAnswer(kind, id, 0)
+      return grantAnswer(kind, id, 0, issuedAt)
     case 'expires_negative':
-      return grantAnswer(kind, id, -5)
+      return grantAnswer(kind, id, -5, issuedAt)
     case 'expires_huge':
-      return grantAnswer(kind, id, 1e9)
+      return grantAnswer(kind, id, 1e9, issuedAt)
     case 'expires_string':
-      return grantAnswer(kind, id, String(lifetime))
+      return grantAnswer(kind, id, String(lifetime), issuedAt)
   }
 }

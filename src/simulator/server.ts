@@ -141,7 +141,7 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
     const { id } = parsed
     increment(minted, id)
     const record = (ok: boolean): void => {
-      log.push({ id, kind, at: Date.now(), ok })
+      log.push({ id, kind, at: now(), ok })
       if (log.length > MAX_LOG) log.shift()
       if (ok) increment(issuedBy, id)
     }
@@ -161,9 +161,9 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
     } else if (b.mode === 'reject' || b.refuse?.includes(parsed.secret) || !secretOk(id, parsed.secret)) {
       answer = rejectAnswer(kind, b.mode === 'reject' ? b.status : undefined)
     } else if (b.mode === 'malformed') {
-      answer = malformedAnswer(kind, id, b.malformed ?? 'not_json', defaultLifetime(kind, parsed))
+      answer = malformedAnswer(kind, id, b.malformed ?? 'not_json', defaultLifetime(kind, parsed), now())
     } else {
-      answer = grantAnswer(kind, id, b.expiresIn ?? defaultLifetime(kind, parsed))
+      answer = grantAnswer(kind, id, b.expiresIn ?? defaultLifetime(kind, parsed), now())
     }
     const ok = b.mode === 'ok' && answer.status === 200
     if (ok) remember(kind, id, answer)

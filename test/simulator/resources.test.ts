@@ -103,3 +103,13 @@ describe('simulator: EQP GET /rest/v1/users/{mage_id}', () => {
     expect((await user(t2.mage_id, t2.ust)).status).toBe(401)
   })
 })
+
+describe('simulator: its clock', () => {
+  it('stamps the request log and the IMS token it issues with the injected clock, never the wall clock', async () => {
+    now = Date.parse('2031-01-02T03:04:05Z')
+    const token = await imsToken()
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { iat: number }
+    expect(payload.iat).toBe(now)
+    expect(sim.requests.map((r) => r.at)).toEqual([now])
+  })
+})
