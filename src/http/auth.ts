@@ -4,8 +4,9 @@ import type { Client } from '../core/credential.js'
 const BEARER = /^Bearer +(\S+) *$/i
 
 // The presented key's digest is written here rather than into a new Buffer per request: a Buffer
-// made in C++ (hash(..., 'buffer')) costs an ArrayBuffer, a malloc and a finaliser, about four
-// times the hash itself. authenticate() is synchronous, so one scratch buffer is never shared.
+// made in C++ (hash(..., 'buffer')) costs an ArrayBuffer, a malloc and a finaliser, more than the
+// hash itself (docs/performance.md). authenticate() is synchronous, so one scratch buffer is never
+// shared.
 const scratch = Buffer.alloc(32)
 
 /**

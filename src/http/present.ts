@@ -31,8 +31,8 @@ const bodies = new WeakMap<Token, { head: string; tail: string }>()
  * serialised once per token (through the route's response schema, via `serialize`) and each
  * request only splices in the seconds left. The spliced string dies young with its request: a body
  * cached per token and second (as a string or a Buffer) saved a little with one credential but
- * lived long enough to be promoted, and with 1000 credentials that old-generation churn cost more
- * (req/s 90 % of the 1-credential figure instead of 97-99 %; bench growth phase).
+ * lived long enough to be promoted, and with many credentials that old-generation churn cost more
+ * than it saved (docs/performance.md, the bench's growth phase).
  */
 export function tokenBody(
   credential: Credential,
