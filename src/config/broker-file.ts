@@ -45,27 +45,14 @@ async function resolveCredential(id: string, entry: CredentialEntry, opts: LoadO
     throw new ConfigError(`${field}.baseUrl ${(err as Error).message}`)
   }
   if (entry.type === 'ims') {
+    const { clientId, scopes, environment } = entry
     const clientSecrets = await resolveSecrets(entry.clientSecret, `${field}.clientSecret`, opts.env)
-    return {
-      id,
-      type: 'ims',
-      environment: entry.environment,
-      baseUrl,
-      clientId: entry.clientId,
-      clientSecrets,
-      scopes: entry.scopes,
-    }
+    return { id, type: 'ims', environment, baseUrl, clientId, clientSecrets, scopes }
   }
+  const { appId, environment } = entry
   const appSecrets = await resolveSecrets(entry.appSecret, `${field}.appSecret`, opts.env)
-  return {
-    id,
-    type: 'eqp',
-    environment: entry.environment,
-    baseUrl,
-    appId: entry.appId,
-    appSecrets,
-    expiresIn: entry.expiresIn ?? DEFAULT_EQP_EXPIRES_IN,
-  }
+  const expiresIn = entry.expiresIn ?? DEFAULT_EQP_EXPIRES_IN
+  return { id, type: 'eqp', environment, baseUrl, appId, appSecrets, expiresIn }
 }
 
 function allowedCredentials(

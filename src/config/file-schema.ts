@@ -53,11 +53,16 @@ const environment = <A extends string, B extends string>(a: A, b: B) =>
 const credentialType = <T extends string>(name: T) =>
   Type.Literal(name, { errorMessage: 'must be "ims" or "eqp"' })
 
+/** The fields every credential has: its type, the Adobe environment, and an optional base URL. */
+const common = <T extends string, A extends string, B extends string>(type: T, envA: A, envB: B) => ({
+  type: credentialType(type),
+  environment: environment(envA, envB),
+  baseUrl: Type.Optional(NonBlank()),
+})
+
 export const ImsCredentialSchema = Type.Object(
   {
-    type: credentialType('ims'),
-    environment: environment('production', 'stage'),
-    baseUrl: Type.Optional(NonBlank()),
+    ...common('ims', 'production', 'stage'),
     clientId: NonBlank(),
     clientSecret: SecretRefsSchema,
     scopes: Type.Array(
@@ -73,9 +78,7 @@ export const ImsCredentialSchema = Type.Object(
 
 export const EqpCredentialSchema = Type.Object(
   {
-    type: credentialType('eqp'),
-    environment: environment('production', 'sandbox'),
-    baseUrl: Type.Optional(NonBlank()),
+    ...common('eqp', 'production', 'sandbox'),
     appId: NonBlank(),
     appSecret: SecretRefsSchema,
     expiresIn: Type.Optional(

@@ -5,22 +5,17 @@ import createError from '@fastify/error'
  * (error-handler.ts) maps anything else onto these, so the documented error shape is the only shape.
  */
 const SEND_A_KEY = 'Send a valid client key as "Authorization: Bearer <key>"'
+const SEND_A_CERTIFICATE =
+  'Present a client certificate signed by the client CA (TLS_CLIENT_CA_FILE), and a valid client key'
+const TOO_LARGE = 'The request body is larger than %s bytes'
 
 export const BadRequest = createError('BAD_REQUEST', '%s', 400)
 export const Unauthenticated = createError('UNAUTHENTICATED', SEND_A_KEY, 401)
-export const NoClientCertificate = createError(
-  'UNAUTHENTICATED',
-  'Present a client certificate signed by the client CA (TLS_CLIENT_CA_FILE), and a valid client key',
-  401,
-)
+export const NoClientCertificate = createError('UNAUTHENTICATED', SEND_A_CERTIFICATE, 401)
 export const Forbidden = createError('FORBIDDEN', '%s', 403)
 export const CredentialNotFound = createError('CREDENTIAL_NOT_FOUND', 'No credential is named "%s"', 404)
 export const RouteNotFound = createError('NOT_FOUND', 'No route %s %s', 404)
-export const PayloadTooLarge = createError(
-  'PAYLOAD_TOO_LARGE',
-  'The request body is larger than %s bytes',
-  413,
-)
+export const PayloadTooLarge = createError('PAYLOAD_TOO_LARGE', TOO_LARGE, 413)
 /** Sent on the raw socket (client-error.ts): Node's request timeout passed before the request arrived. */
 export const RequestTimeout = createError('REQUEST_TIMEOUT', 'The request took too long to arrive', 408)
 export const RateLimited = createError('RATE_LIMITED', '%s', 429)

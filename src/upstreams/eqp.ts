@@ -1,6 +1,6 @@
 import type { EqpCredential } from '../core/credential.js'
 import type { Grant, Mint } from '../core/grant.js'
-import { bySecret, tokenEndpoint, type UpstreamDeps } from './http.js'
+import { tokenEndpoint, type UpstreamDeps } from './http.js'
 import { AnswerReader } from './validate.js'
 
 const LABEL = 'EQP'
@@ -10,19 +10,14 @@ const endpoint = tokenEndpoint(LABEL, readEqpGrant)
 export function createEqpMint(cred: EqpCredential, deps: UpstreamDeps): Mint {
   // Built once per credential and secret: neither the header nor the body ever changes.
   const body = JSON.stringify({ grant_type: 'session', expires_in: cred.expiresIn })
-  const posts = cred.appSecrets.map((secret) =>
-    endpoint(deps, {
-      url: `${cred.baseUrl}/rest/v1/app/session/token`,
-      headers: {
-        authorization: `Basic ${Buffer.from(`${cred.appId}:${secret}`, 'utf8').toString('base64')}`,
-        'content-type': 'application/json',
-      },
-      body,
-      // Every secret of the list: upstream may echo any of them.
-      redact: cred.appSecrets,
-    }),
-  )
-  return bySecret(posts)
+  return endpoint(deps, cred.appSecrets, (secret) => ({
+    url: `${cred.baseUrl}/rest/v1/app/session/token`,
+    headers: {
+      authorization: `Basic ${Buffer.from(`${cred.appId}:${secret}`, 'utf8').toString('base64')}`,
+      'content-type': 'application/json',
+    },
+    body,
+  }))
 }
 
 export function readEqpGrant(answer: unknown): Grant {

@@ -32,17 +32,22 @@ export interface TokenPost {
  * per credential, the upstream attempt that posts that credential's request.
  */
 export function tokenEndpoint(label: string, read: (answer: unknown) => Grant) {
-  return (deps: UpstreamDeps, request: Omit<TokenPost, 'label'>): Mint =>
-    async (_secret, signal) =>
-      read(await postForJson({ label, ...request }, deps, signal))
-}
-
-/** One mint from one prepared request per secret; an index outside the list is a programming error. */
-export function bySecret(posts: readonly Mint[]): Mint {
-  return (secret, signal) => {
-    const post = posts[secret]
-    if (!post) return Promise.reject(new RangeError(`no secret at index ${secret}`))
-    return post(secret, signal)
+  /**
+   * One mint from one request prepared per secret, built once: the mint's argument picks the secret
+   * by index (an index outside the list is a programming error). Every secret of the list is kept
+   * out of error messages, since upstream may echo any of them.
+   */
+  return (
+    deps: UpstreamDeps,
+    secrets: readonly string[],
+    requestFor: (secret: string) => Pick<TokenPost, 'url' | 'headers' | 'body'>,
+  ): Mint => {
+    const posts = secrets.map((secret): TokenPost => ({ label, redact: secrets, ...requestFor(secret) }))
+    return async (index, signal) => {
+      const post = posts[index]
+      if (!post) throw new RangeError(`no secret at index ${index}`)
+      return read(await postForJson(post, deps, signal))
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import type { ImsCredential } from '../core/credential.js'
 import type { Grant, Mint } from '../core/grant.js'
-import { bySecret, tokenEndpoint, type UpstreamDeps } from './http.js'
+import { tokenEndpoint, type UpstreamDeps } from './http.js'
 import { AnswerReader } from './validate.js'
 
 const LABEL = 'IMS'
@@ -9,22 +9,16 @@ const endpoint = tokenEndpoint(LABEL, readImsGrant)
 /** Adobe IMS client_credentials grant: one form POST to `{baseUrl}/ims/token/v3` per call. */
 export function createImsMint(cred: ImsCredential, deps: UpstreamDeps): Mint {
   // Built once per credential and secret: the forms never change.
-  const posts = cred.clientSecrets.map((secret) => {
+  return endpoint(deps, cred.clientSecrets, (secret) => {
     const form = new URLSearchParams({
       client_id: cred.clientId,
       client_secret: secret,
       grant_type: 'client_credentials',
     })
     form.set('scope', cred.scopes.join(','))
-    return endpoint(deps, {
-      url: `${cred.baseUrl}/ims/token/v3`,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: form.toString(),
-      // Every secret of the list: upstream may echo any of them.
-      redact: cred.clientSecrets,
-    })
+    const headers = { 'content-type': 'application/x-www-form-urlencoded' }
+    return { url: `${cred.baseUrl}/ims/token/v3`, headers, body: form.toString() }
   })
-  return bySecret(posts)
 }
 
 export function readImsGrant(answer: unknown): Grant {
