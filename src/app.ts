@@ -99,7 +99,7 @@ async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(metricsPlugin)
   // Before the token manager (it traces mints) and the routes (its request hook comes first).
   await fastify.register(tracingPlugin)
-  await fastify.register(tokensPlugin, { clock: opts.clock, random: opts.random })
+  await fastify.register(tokensPlugin, { random: opts.random })
   await fastify.register(reloadPlugin, { env, pollMs: opts.secretPollMs })
   // Before the routes: it learns them as they are added.
   if (opts.openapi) await fastify.register((await import('./http/openapi.js')).default, opts.openapi)

@@ -87,7 +87,7 @@ async function fromRedisServer(): Promise<Found | undefined> {
   throw new Error(`redis-server found at ${bin} but did not start: ${(lastErr as Error).message}`)
 }
 
-function onPath(name: string): string | undefined {
+export function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue
     const file = path.join(dir, name)

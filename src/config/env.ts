@@ -44,6 +44,14 @@ export const EnvSchema = Type.Object({
   TLS_CLIENT_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** Tracing: the OTLP collector's base URL; unset, no tracing code is loaded. */
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  REDIS_SENTINELS: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_SENTINEL_MASTER: Type.String({ minLength: 1, default: 'mymaster' }),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_TLS: Type.Boolean({ default: false }),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  UPSTREAM_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
 })
 
 export type Env = Static<typeof EnvSchema>

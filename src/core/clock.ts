@@ -19,6 +19,32 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref()),
 }
 
+/**
+ * The fleet's clock: a replica's own clock plus its measured offset to a shared one (Redis TIME), so
+ * replicas whose clocks drift still agree on when a token expires and when it is due.
+ */
+export interface FleetClock extends Clock {
+  /** The replica's own clock, which the offset is measured against. */
+  readonly base: Clock
+  offsetMs(): number
+  setOffset(ms: number): void
+}
+
+export function createFleetClock(base: Clock = systemClock): FleetClock {
+  let offset = 0
+  return {
+    base,
+    now: () => base.now() + offset,
+    // Durations are the same on both clocks; only the reading of "now" moves.
+    schedule: (fn, ms) => base.schedule(fn, ms),
+    sleep: (ms) => base.sleep(ms),
+    offsetMs: () => offset,
+    setOffset(ms) {
+      offset = ms
+    },
+  }
+}
+
 /** Sleeps on `clock`, waking early (and quietly) when `signal` aborts. */
 export function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

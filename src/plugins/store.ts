@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Env } from '../config/env.js'
-import type { Clock } from '../core/clock.js'
+import { describeTarget, redisTarget } from '../config/redis-mode.js'
+import { type Clock, createFleetClock, systemClock } from '../core/clock.js'
 import type { TokenStore } from '../core/store.js'
 import { parseEncryptionKey, parseOldKeys } from '../store/crypto.js'
 import { createMemoryStore } from '../store/memory.js'
@@ -9,6 +10,8 @@ import { createMemoryStore } from '../store/memory.js'
 declare module 'fastify' {
   interface FastifyInstance {
     store: TokenStore
+    /** The time every token is judged by: with Redis, this replica's clock set to Redis TIME. */
+    fleetClock: Clock
   }
 }
 
@@ -16,17 +19,16 @@ export interface StorePluginOptions {
   clock?: Clock
 }
 
-/** Decorates `fastify.store`: Redis when REDIS_URL is set, else an in-memory store (one replica). */
+/** Decorates `fastify.store`: Redis when a Redis mode is set, else an in-memory store (one replica). */
 const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts) => {
-  const config: Pick<
-    Env,
-    'REDIS_URL' | 'REDIS_KEY_PREFIX' | 'TOKEN_ENCRYPTION_KEY' | 'TOKEN_ENCRYPTION_OLD_KEYS'
-  > = fastify.config
+  const config: Env = fastify.config
   const log = fastify.log.child({ component: 'store' })
+  const target = redisTarget(config)
   let store: TokenStore
-  if (!config.REDIS_URL) {
+  if (!target) {
     log.warn('REDIS_URL is not set: in-memory token store, run one replica only')
     store = createMemoryStore({ clock: opts.clock })
+    fastify.decorate('fleetClock', opts.clock ?? systemClock)
   } else {
     let encryptionKey: Buffer | undefined
     if (config.TOKEN_ENCRYPTION_KEY) {
@@ -35,23 +37,27 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
     } else {
       log.warn('TOKEN_ENCRYPTION_KEY is not set: tokens are stored in Redis in plain text')
     }
+    const fleetClock = createFleetClock(opts.clock ?? systemClock)
     // Loaded only when used: ioredis is a good share of an in-memory broker's footprint otherwise.
-    const { createRedisStore, redactUrl } = await import('../store/redis.js')
+    const { createRedisStore } = await import('../store/redis.js')
+    const where = describeTarget(target)
     const redis = createRedisStore({
-      url: config.REDIS_URL,
+      endpoints: target,
+      describe: where,
       keyPrefix: config.REDIS_KEY_PREFIX,
       encryptionKey,
       oldEncryptionKeys: config.TOKEN_ENCRYPTION_OLD_KEYS
         ? parseOldKeys(config.TOKEN_ENCRYPTION_OLD_KEYS)
         : [],
       log,
-      clock: opts.clock,
+      fleetClock,
     })
-    log.info({ redis: redactUrl(config.REDIS_URL), encrypted: !!encryptionKey }, 'using redis token store')
+    log.info({ redis: where, mode: target.mode, encrypted: !!encryptionKey }, 'using redis token store')
     // Bounded and never throws: a Redis that is down must not stop start-up (promise 7), but
     // waiting briefly lets the warm-up take tokens already in Redis (promise 5).
     await redis.connect()
     store = redis
+    fastify.decorate('fleetClock', fleetClock)
   }
   fastify.decorate('store', store)
   // Closed by the shutdown plugin.

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { type Clock, systemClock } from '../core/clock.js'
+import type { Clock } from '../core/clock.js'
 import { createTokenManager, type TokenManager } from '../tokens/manager.js'
 import { type ClockOffsets, createClockOffsets } from '../upstreams/clock-offset.js'
 import { createMint } from '../upstreams/index.js'
+import { createOriginLimiter } from '../upstreams/limiter.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,13 +17,16 @@ declare module 'fastify' {
 }
 
 export interface TokensOptions {
-  clock?: Clock
   random?: () => number
 }
 
 async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
   const { config } = fastify
   const upstreamClocks = createClockOffsets(fastify.log.child({ component: 'upstream' }))
+  // The fleet's time (Redis TIME with Redis), which is the injected clock when a test drives time.
+  const clock = fastify.fleetClock
+  // One for the replica: UPSTREAM_CONCURRENCY per upstream origin, whichever credentials ask.
+  const limiter = createOriginLimiter(config.UPSTREAM_CONCURRENCY)
   const manager = createTokenManager({
     credentials: fastify.broker.config.credentials.values(),
     store: fastify.store,
@@ -30,19 +34,20 @@ async function tokensPlugin(fastify: FastifyInstance, opts: TokensOptions) {
       createMint(credential, {
         dispatcher: fastify.dispatcher,
         timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-        clock: opts.clock ?? systemClock,
+        clock,
+        limiter,
         clockOffset: upstreamClocks.observer(credential.id, new URL(credential.baseUrl).origin),
       }),
     log: fastify.log.child({ component: 'tokens' }),
     refreshMargin: config.REFRESH_MARGIN,
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
-    clock: opts.clock,
+    clock,
     random: opts.random,
     events: fastify.metrics.events,
     tracer: fastify.tracer,
   })
   fastify.decorate('tokens', manager)
-  fastify.decorate('clock', opts.clock ?? systemClock)
+  fastify.decorate('clock', clock)
   fastify.decorate('upstreamClocks', upstreamClocks)
 
   // Warm-up runs after the server is up, so /healthz answers and /readyz says "starting" meanwhile.

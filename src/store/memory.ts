@@ -31,6 +31,14 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
     async get(id) {
       return live(id)
     },
+    async getMany(ids) {
+      const found = new Map<string, Token>()
+      for (const id of ids) {
+        const token = live(id)
+        if (token) found.set(id, token)
+      }
+      return found
+    },
     async put(id, token) {
       // The fence: never replace a token minted at the same time or later, nor one whose settings took
       // effect after this token's mint began (the generation fence). An expired one is gone.

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
-import { type Clock, systemClock } from '../core/clock.js'
+import type { ConnectionOptions } from 'node:tls'
+import calculateSlot from 'cluster-key-slot'
+import { Cluster, type RedisOptions } from 'ioredis'
+import { type Clock, type FleetClock, systemClock } from '../core/clock.js'
 import type { StoreState, StoreStatus, TokenStore } from '../core/store.js'
 import type { Generation, Token } from '../core/token.js'
 import { createKeyring, type Keyring, recordAuthKey } from './crypto.js'
 import { holdLease, releaseWhenAnswered } from './lease.js'
 import { checkStoredToken, decodeBrake, encodeBrake } from './records.js'
+import { createRedisClient, type RedisClient, type RedisEndpoints } from './redis-connection.js'
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void
 /** The subset of a pino logger the store uses. */
@@ -17,7 +20,10 @@ export interface StoreLog {
 }
 
 export interface RedisStoreOptions {
-  url: string
+  /** A single Redis by URL; or `endpoints` for Sentinel and Cluster (then `describe` names it in logs). */
+  url?: string
+  endpoints?: RedisEndpoints
+  describe?: string
   /** Every key and the pub/sub channel live under it, e.g. `token-broker:`. */
   keyPrefix: string
   /** 32 bytes: values are sealed with AES-256-GCM when set. */
@@ -30,7 +36,27 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number
   /** Judges expiry of tokens and brakes read back; the system clock unless a test drives time. */
   clock?: Clock
+  /** Set to Redis `TIME` (at connect and every `clockSyncMs`): the fleet's one clock. */
+  fleetClock?: FleetClock
+  clockSyncMs?: number
+  /** TLS settings beyond Node's defaults (a test's own CA). */
+  tls?: ConnectionOptions
 }
+
+/**
+ * The key of one credential's record of `kind`. The id is a hash tag, so every key of a credential
+ * (token, lock, brake, forced-refresh count) lies in one Cluster slot whatever the prefix, and a script may touch them together.
+ */
+export const credentialKey = (
+  prefix: string,
+  kind: 'token' | 'lock' | 'brake' | 'forced',
+  id: string,
+): string => `${prefix}{${id}}:${kind}`
+
+/** The token key of releases before hash tags: still read (single Redis) until those tokens expire. */
+const legacyTokenKey = (prefix: string, id: string): string => `${prefix}token:${id}`
+
+const CLOCK_SYNC_MS = 60_000
 
 export interface RedisTokenStore extends TokenStore {
   /**
@@ -127,19 +153,22 @@ const retryDelay = (attempt: number): number => {
 
 export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const { keyPrefix, log } = opts
-  const clock = opts.clock ?? systemClock
+  const clock = opts.clock ?? opts.fleetClock ?? systemClock
   const keyring: Keyring | undefined = opts.encryptionKey
     ? createKeyring(opts.encryptionKey, opts.oldEncryptionKeys)
     : undefined
   const authKey = opts.encryptionKey ? recordAuthKey(opts.encryptionKey) : undefined
   /** Stops the clean-up of timed-out lock attempts, and lock renewals, at close. */
   const closed = new AbortController()
-  const tokenKey = (id: string) => `${keyPrefix}token:${id}`
-  const lockKey = (id: string) => `${keyPrefix}lock:${id}`
-  const brakeKey = (id: string) => `${keyPrefix}brake:${id}`
-  const forcedKey = (id: string) => `${keyPrefix}forced:${id}`
+  const tokenKey = (id: string) => credentialKey(keyPrefix, 'token', id)
+  const lockKey = (id: string) => credentialKey(keyPrefix, 'lock', id)
+  const brakeKey = (id: string) => credentialKey(keyPrefix, 'brake', id)
+  const forcedKey = (id: string) => credentialKey(keyPrefix, 'forced', id)
   const channel = `${keyPrefix}tokens`
-  const where = redactUrl(opts.url)
+  const endpoints: RedisEndpoints = opts.endpoints ?? { mode: 'single', url: opts.url ?? '' }
+  const where = opts.describe ?? redactUrl(opts.url ?? '')
+  // Only a single Redis can hold what earlier releases wrote (they spoke to nothing else).
+  const readLegacy = endpoints.mode === 'single'
 
   const options: RedisOptions = {
     // Fail fast while disconnected instead of queueing: callers carry on from memory (promise 7).
@@ -152,7 +181,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     autoResendUnfulfilledCommands: false,
     retryStrategy: retryDelay,
   }
-  const redis = new Redis(opts.url, options)
+  const redis: RedisClient = createRedisClient(endpoints, options, opts.tls)
   redis.defineCommand('tbPut', { numberOfKeys: 1, lua: PUT_LUA })
   redis.defineCommand('tbRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
   redis.defineCommand('tbReseal', { numberOfKeys: 1, lua: RESEAL_LUA })
@@ -172,7 +201,15 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
 
   // A second connection for pub/sub (a subscribed connection can run no other command). Made at
   // once, so notifications flow from the moment connect() resolves.
-  const sub = redis.duplicate({ autoResubscribe: false })
+  // On a Cluster, ioredis itself moves the subscription to another node when its node fails.
+  const sub: RedisClient = createRedisClient(
+    endpoints,
+    {
+      ...options,
+      autoResubscribe: endpoints.mode === 'cluster',
+    },
+    opts.tls,
+  )
   let subscribed = false
 
   const update = () => {
@@ -298,12 +335,89 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     )
   }
 
+  /** HGETALL of every key in as few round trips as the topology allows: one pipeline per Cluster node. */
+  const readHashes = async (keys: readonly string[]): Promise<Array<Record<string, string>>> => {
+    const groups = new Map<string, number[]>()
+    for (const [i, key] of keys.entries()) {
+      // ioredis sends a pipeline to one node: group the keys by the nodes serving their slots.
+      const group = redis instanceof Cluster ? String(redis.slots[calculateSlot(key)] ?? '') : ''
+      const list = groups.get(group)
+      if (list) list.push(i)
+      else groups.set(group, [i])
+    }
+    const out: Array<Record<string, string>> = new Array(keys.length)
+    await Promise.all(
+      [...groups.values()].map(async (indexes) => {
+        const replies = (await redis.pipeline(indexes.map((i) => ['hgetall', keys[i] ?? ''])).exec()) ?? []
+        for (const [j, [err, value]] of replies.entries()) {
+          if (err) throw err
+          out[indexes[j] ?? 0] = value as Record<string, string>
+        }
+      }),
+    )
+    return out
+  }
+
+  /** The stored tokens of `ids`, in order; on a single Redis the later of the current and the legacy key. */
+  const readTokens = async (ids: readonly string[]): Promise<Array<Token | undefined>> => {
+    const keys = ids.map(tokenKey)
+    const legacy = readLegacy ? ids.map((id) => legacyTokenKey(keyPrefix, id)) : []
+    const hashes = await readHashes([...keys, ...legacy])
+    return ids.map((id, i) => {
+      const current = decode(id, keys[i] ?? '', hashes[i] ?? {})
+      if (!readLegacy) return current
+      const old = decode(id, legacy[i] ?? '', hashes[ids.length + i] ?? {})
+      return !old || (current && current.mintedAt >= old.mintedAt) ? current : old
+    })
+  }
+
+  // The fleet clock: this replica's clock plus its offset to Redis TIME (half the round trip added).
+  const syncClock = async (): Promise<void> => {
+    const fleet = opts.fleetClock
+    if (!fleet || redis.status !== 'ready') return
+    const sent = fleet.base.now()
+    const [sec, usec] = await redis.time()
+    const received = fleet.base.now()
+    const redisNow = Number(sec) * 1000 + Math.floor(Number(usec) / 1000)
+    const offset = Math.round(redisNow - (sent + received) / 2)
+    if (Math.abs(offset - fleet.offsetMs()) > 1000 || (Math.abs(offset) > 1000 && fleet.offsetMs() === 0)) {
+      log.warn({ offsetMs: offset }, 'this clock differs from Redis TIME; using Redis time for token times')
+    }
+    fleet.setOffset(offset)
+  }
+  const syncQuietly = () => {
+    syncClock().catch((err: Error) => log.debug({ err: err.message }, 'clock sync with Redis failed'))
+  }
+  let stopSync: (() => void) | undefined
+  if (opts.fleetClock) {
+    const fleet = opts.fleetClock
+    redis.on('ready', syncQuietly)
+    const every = opts.clockSyncMs ?? CLOCK_SYNC_MS
+    const again = () => {
+      syncQuietly()
+      stopSync = fleet.base.schedule(again, every)
+    }
+    stopSync = fleet.base.schedule(again, every)
+  }
+
   const store: RedisTokenStore = {
     kind: 'redis',
     async connect(timeoutMs = 2000) {
-      if (state === 'ok' || closing) return
+      if (closing) return
+      if (state === 'ok') {
+        if (opts.fleetClock) await syncClock().catch(() => {})
+        return
+      }
       await new Promise<void>((resolve) => {
         const done = () => {
+          // Token times are judged on the fleet clock from the first read on.
+          if (state === 'ok' && opts.fleetClock) {
+            syncClock().then(finish, finish)
+            return
+          }
+          finish()
+        }
+        const finish = () => {
           clearTimeout(timer)
           readyWaiters.delete(done)
           resolve()
@@ -314,8 +428,16 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       })
     },
     async get(id) {
-      const key = tokenKey(id)
-      return decode(id, key, await redis.hgetall(key))
+      return (await readTokens([id]))[0]
+    },
+    async getMany(ids) {
+      const tokens = await readTokens(ids)
+      const found = new Map<string, Token>()
+      for (const [i, id] of ids.entries()) {
+        const token = tokens[i]
+        if (token) found.set(id, token)
+      }
+      return found
     },
     async put(id, token) {
       if (!Number.isFinite(token.mintedAt) || !Number.isFinite(token.expiresAt)) {
@@ -410,8 +532,9 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     async close() {
       closing = true
       closed.abort()
+      stopSync?.()
       // QUIT lets Redis finish cleanly; bounded, then a hard disconnect (also stops reconnecting).
-      const quit = async (c: Redis) => {
+      const quit = async (c: RedisClient) => {
         let timer: NodeJS.Timeout | undefined
         await Promise.race([
           c.quit().catch(() => undefined),

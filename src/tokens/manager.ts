@@ -94,9 +94,15 @@ export function createTokenManager(opts: TokenManagerOptions) {
     /** Warm-up: loads or mints every credential's token. Resolves once each has been tried. */
     start(): Promise<void> {
       warming ??= (async () => {
+        // What the fleet holds, for every credential in a few round trips (not one each); when that
+        // fails, each unit asks on its own (and carries on from there if Redis is down).
+        const stored = await store.getMany([...units.keys()]).catch(() => undefined)
         const queue = [...units.values()]
         const worker = async () => {
-          for (let unit = queue.shift(); unit; unit = queue.shift()) await unit.warm()
+          for (let unit = queue.shift(); unit; unit = queue.shift()) {
+            const id = unit.credential.id
+            await unit.warm(stored ? async () => stored.get(id) : undefined)
+          }
         }
         await Promise.all(Array.from({ length: Math.min(WARM_UP_CONCURRENCY, queue.length) }, worker))
         started = true

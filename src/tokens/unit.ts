@@ -391,9 +391,12 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
       }
     },
 
-    /** Warm-up: take what the fleet holds (a restarted replica), else mint. Never rejects. */
-    async warm(): Promise<void> {
-      const stored = await store.get(id).catch(() => undefined)
+    /**
+     * Warm-up: take what the fleet holds (a restarted replica), else mint. Never rejects. `read`
+     * gives the stored token when the registry already read it with the others.
+     */
+    async warm(read: () => Promise<Token | undefined> = () => store.get(id)): Promise<void> {
+      const stored = await read().catch(() => undefined)
       if (stored && remainingMs(stored, now()) > 0) {
         // If it is already due, the timer fires at once.
         hold(stored, 'store')

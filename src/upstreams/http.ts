@@ -5,6 +5,7 @@ import { PLAIN_CODE, UpstreamError } from '../core/failure.js'
 import type { Grant, Mint } from '../core/grant.js'
 import { dateOffset } from './clock-offset.js'
 import { EgressProxyError, transportCode, untrustedCertificate } from './transport-errors.js'
+import type { OriginLimiter } from './limiter.js'
 
 /** What every mint needs to talk to upstream. */
 export interface UpstreamDeps {
@@ -15,6 +16,8 @@ export interface UpstreamDeps {
   readonly clock?: Clock
   /** Told the upstream's clock offset (its `Date` header minus our clock) on every answer that has one. */
   readonly clockOffset?: (offsetMs: number) => void
+  /** Shared by every credential of the replica: bounds requests in flight per upstream origin. */
+  readonly limiter?: OriginLimiter
 }
 
 export interface TokenPost {
@@ -59,11 +62,13 @@ export const MAX_BODY_BYTES = 64 * 1024
  * (or with the caller's abort reason when `signal` aborts). Messages carry fixed wording, the status
  * and at most a sanitized upstream error code: never the request, the answer text or a token.
  */
-export async function postForJson(
-  post: TokenPost,
-  deps: UpstreamDeps,
-  signal?: AbortSignal,
-): Promise<unknown> {
+export function postForJson(post: TokenPost, deps: UpstreamDeps, signal?: AbortSignal): Promise<unknown> {
+  if (!deps.limiter) return postOnce(post, deps, signal)
+  // The time bound starts once a slot is free: waiting for one is not upstream's slowness.
+  return deps.limiter.run(new URL(post.url).origin, () => postOnce(post, deps, signal), signal)
+}
+
+async function postOnce(post: TokenPost, deps: UpstreamDeps, signal?: AbortSignal): Promise<unknown> {
   const timeout = AbortSignal.timeout(deps.timeoutMs)
   const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
   const fail = (err: unknown): never => {

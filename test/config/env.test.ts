@@ -75,12 +75,37 @@ describe('a bad environment stops the app with one line naming the variable', ()
     [{ UPSTREAM_TIMEOUT_MS: 'soon' }, 'UPSTREAM_TIMEOUT_MS'],
     [{ BROKER_CONFIG: '/nonexistent/broker.config.json' }, 'BROKER_CONFIG', /does not exist/],
     [{ TEST_IMS_SECRET: '' }, 'credentials.adobe-ims.clientSecret', /empty/],
+    [{ REDIS_URL: 'redis://127.0.0.1:9', REDIS_SENTINELS: '127.0.0.1:9' }, 'REDIS_URL, REDIS_SENTINELS'],
+    [
+      { REDIS_SENTINELS: '127.0.0.1:9', REDIS_CLUSTER_NODES: '127.0.0.1:9' },
+      'REDIS_SENTINELS, REDIS_CLUSTER_NODES',
+    ],
+    [
+      { REDIS_URL: 'redis://h', REDIS_SENTINELS: 'h', REDIS_CLUSTER_NODES: 'h' },
+      'REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES',
+    ],
+    [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000,host:port' }, 'REDIS_CLUSTER_NODES', /host:port/],
+    [{ REDIS_SENTINELS: 'a:99999' }, 'REDIS_SENTINELS'],
+    [{ REDIS_TLS: 'maybe' }, 'REDIS_TLS', /boolean/],
+    [{ UPSTREAM_CONCURRENCY: '0' }, 'UPSTREAM_CONCURRENCY'],
+    [{ UPSTREAM_CONCURRENCY: 'many' }, 'UPSTREAM_CONCURRENCY'],
   ]
   it.each(cases)('%j → names %s', async (env, variable, detail) => {
     const line = await startupLine(env)
     expect(line).toMatch(/^invalid configuration: /)
     expect(line).toContain(variable)
     if (detail) expect(line).toMatch(detail)
+  })
+
+  it('two Redis modes: names both, never the Redis password', async () => {
+    const password = 'redis-pw-CANARY-91ac'
+    const line = await startupLine({
+      REDIS_URL: `redis://user:${password}@127.0.0.1:9`,
+      REDIS_CLUSTER_NODES: '127.0.0.1:9',
+      REDIS_PASSWORD: password,
+    })
+    expect(line).toMatch(/REDIS_URL, REDIS_CLUSTER_NODES/)
+    expect(line).not.toContain(password)
   })
 
   it('an unset secret variable names the field and the variable', async () => {

@@ -10,6 +10,11 @@ export interface RedisProxy {
   readonly url: string
   /** Commands seen from clients, each as its arguments (command name first). */
   readonly commands: string[][]
+  /**
+   * Round trips so far: each burst a client sends after Redis last answered it counts once (a
+   * pipeline is one, however many commands it carries).
+   */
+  roundTrips(): number
   /** Goes down: destroys every connection and refuses new ones. */
   stop(): Promise<void>
   /** Comes back on the same port. */
@@ -23,14 +28,21 @@ export async function startRedisProxy(redisUrl: string): Promise<RedisProxy> {
   const targetHost = target.hostname.replace(/^\[|\]$/g, '')
   const sockets = new Set<net.Socket>()
   const commands: string[][] = []
+  let trips = 0
 
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, targetHost)
     sockets.add(client).add(upstream)
     const parse = respParser((cmd) => commands.push(cmd))
+    let answered = true
     client.on('data', (d: Buffer) => {
+      if (answered) trips++
+      answered = false
       parse(d)
       upstream.write(d)
+    })
+    upstream.on('data', () => {
+      answered = true
     })
     upstream.pipe(client)
     const end = () => {
@@ -69,6 +81,7 @@ export async function startRedisProxy(redisUrl: string): Promise<RedisProxy> {
   return {
     url: proxied.toString(),
     commands,
+    roundTrips: () => trips,
     stop: stopListening,
     async start() {
       if (!server.listening) await listen(port)

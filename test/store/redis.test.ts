@@ -80,7 +80,7 @@ describe('redis store: keys', () => {
     await s.put(id, makeToken({ mintedAt: now, expiresAt: now + 60_000 }))
     const lock = await s.acquire(id, 5000)
     await s.get(id)
-    const expected = [`${prefix}lock:${id}`, `${prefix}token:${id}`]
+    const expected = [`${prefix}{${id}}:lock`, `${prefix}{${id}}:token`]
     // The whole keyspace: anything named after this (unique) credential is under the prefix.
     expect((await scanKeys(admin, `*${id}*`)).sort()).toEqual(expected)
     expect((await scanKeys(admin, `${prefix}*`)).sort()).toEqual(expected)
@@ -90,14 +90,14 @@ describe('redis store: keys', () => {
     for (const n of names) expect(n.startsWith(prefix), n).toBe(true)
     expect(names).toContain(`${prefix}tokens`)
 
-    const tokenKey = `${prefix}token:${id}`
+    const tokenKey = `${prefix}{${id}}:token`
     expect(await admin.type(tokenKey)).toBe('hash')
     expect((await admin.hkeys(tokenKey)).sort()).toEqual(['g', 'm', 'v'])
     const ttl = await admin.pttl(tokenKey)
     expect(ttl).toBeGreaterThan(58_000)
     expect(ttl).toBeLessThanOrEqual(60_000)
     await lock?.release()
-    expect(await admin.exists(`${prefix}lock:${id}`)).toBe(0)
+    expect(await admin.exists(`${prefix}{${id}}:lock`)).toBe(0)
   })
 
   it('fences atomically: concurrent writers on two connections, in either order, the later mint wins', async () => {
@@ -146,8 +146,8 @@ describe('redis store: keys', () => {
     const id = newId()
     const lock = await a.acquire(id, 3000)
     expect(lock).toBeDefined()
-    expect(await admin.get(`${keyPrefix}lock:${id}`)).toMatch(/^[0-9a-f-]{36}$/)
-    const ttl = await admin.pttl(`${keyPrefix}lock:${id}`)
+    expect(await admin.get(`${keyPrefix}{${id}}:lock`)).toMatch(/^[0-9a-f-]{36}$/)
+    const ttl = await admin.pttl(`${keyPrefix}{${id}}:lock`)
     expect(ttl).toBeGreaterThan(2000)
     expect(ttl).toBeLessThanOrEqual(3000)
     expect(await b.acquire(id, 3000)).toBeUndefined()
@@ -162,17 +162,58 @@ describe('redis store: keys', () => {
     const id = newId()
     const first = await a.acquire(id, 300)
     // Its lease lapsed (a stall longer than the TTL, say): the lock is gone from under it.
-    await admin.del(`${keyPrefix}lock:${id}`)
+    await admin.del(`${keyPrefix}{${id}}:lock`)
     const second = await b.acquire(id, 5000)
     expect(second).toBeDefined()
-    const theirs = await admin.get(`${keyPrefix}lock:${id}`)
+    const theirs = await admin.get(`${keyPrefix}{${id}}:lock`)
     // Its next renewal finds the lock someone else's: it neither extends nor takes it.
     await sleep(300)
     expect(first?.held).toBe(false)
     await first?.release()
-    expect(await admin.get(`${keyPrefix}lock:${id}`)).toBe(theirs)
-    expect(await admin.pttl(`${keyPrefix}lock:${id}`)).toBeGreaterThan(4000)
+    expect(await admin.get(`${keyPrefix}{${id}}:lock`)).toBe(theirs)
+    expect(await admin.pttl(`${keyPrefix}{${id}}:lock`)).toBeGreaterThan(4000)
     await second?.release()
+  })
+})
+
+describe('redis store: many credentials and the earlier key layout', () => {
+  it('reads 1000 stored tokens in a few round trips, not one per credential', async () => {
+    const keyPrefix = uniquePrefix()
+    const writer = make({ keyPrefix })
+    await writer.connect()
+    const ids = Array.from({ length: 1000 }, newId)
+    const tokens = new Map(ids.map((id) => [id, makeToken()]))
+    await Promise.all([...tokens].map(([id, t]) => writer.put(id, t)))
+    const p = await proxy()
+    const reader = make({ url: p.url, keyPrefix })
+    await reader.connect()
+    const before = p.roundTrips()
+    const read = await reader.getMany([...ids, newId()])
+    const trips = p.roundTrips() - before
+    expect(read.size).toBe(1000)
+    for (const [id, t] of tokens) expect(read.get(id)).toEqual(t)
+    expect(trips).toBeGreaterThanOrEqual(1)
+    expect(trips).toBeLessThanOrEqual(5)
+  })
+
+  it('reads a token stored under the earlier layout (prefix + "token:" + id) until a newer one is written', async () => {
+    const keyPrefix = uniquePrefix()
+    const key = randomBytes(32)
+    const s = make({ keyPrefix, encryptionKey: key })
+    await s.connect()
+    const id = newId()
+    // What the earlier release wrote: the same record under the untagged key name (its AAD too).
+    const old = makeToken({ mintedAt: Date.now() - 1000 })
+    const legacyKey = `${keyPrefix}token:${id}`
+    const { createCipher } = await import('../../src/store/crypto.js')
+    const sealed = createCipher(key).seal(JSON.stringify(old), legacyKey)
+    await admin.hset(legacyKey, 'm', String(old.mintedAt), 'v', sealed)
+    await admin.pexpireat(legacyKey, old.expiresAt)
+    expect(await s.get(id)).toEqual(old)
+    expect((await s.getMany([id])).get(id)).toEqual(old)
+    const newer = makeToken()
+    expect(await s.put(id, newer)).toBe(true)
+    expect(await s.get(id)).toEqual(newer)
   })
 })
 
@@ -195,7 +236,7 @@ describe('redis store: encryption at rest', () => {
     for (const [i, id] of ids.entries()) await s.put(id, tokens[i] ?? makeToken())
     await s.acquire(ids[0] ?? '', 5000)
     const dump = await allValues(keyPrefix)
-    expect(dump).toContain(`${keyPrefix}token:`)
+    expect(dump).toContain('}:token')
     for (const t of tokens) {
       expect(dump).not.toContain(t.accessToken)
       if (t.mageId) expect(dump).not.toContain(t.mageId)
@@ -220,7 +261,7 @@ describe('redis store: encryption at rest', () => {
     const id = newId()
     const t = makeToken()
     await s.put(id, t)
-    const key = `${keyPrefix}token:${id}`
+    const key = `${keyPrefix}{${id}}:token`
     const sealed = (await admin.hget(key, 'v')) ?? ''
     const raw = Buffer.from(sealed.slice(3), 'base64')
     raw[20] = (raw[20] ?? 0) ^ 0xff
@@ -242,9 +283,9 @@ describe('redis store: encryption at rest', () => {
     await s.connect()
     const [a, b] = [newId(), newId()]
     await s.put(a, makeToken())
-    const stolen = await admin.hgetall(`${keyPrefix}token:${a}`)
-    await admin.hset(`${keyPrefix}token:${b}`, stolen)
-    await admin.pexpire(`${keyPrefix}token:${b}`, 60_000)
+    const stolen = await admin.hgetall(`${keyPrefix}{${a}}:token`)
+    await admin.hset(`${keyPrefix}{${b}}:token`, stolen)
+    await admin.pexpire(`${keyPrefix}{${b}}:token`, 60_000)
     expect(await s.get(b)).toBeUndefined()
     expect(await s.get(a)).toBeDefined()
   })
@@ -272,7 +313,7 @@ describe('redis store: encryption at rest', () => {
     const id = newId()
     const t = makeToken()
     await s.put(id, t)
-    const key = `${keyPrefix}token:${id}`
+    const key = `${keyPrefix}{${id}}:token`
     await admin.hset(key, 'm', String(t.mintedAt + 1))
     expect(await s.get(id)).toBeUndefined()
     await admin.hset(key, 'm', String(t.mintedAt), 'v', JSON.stringify({ ...t, expiresAt: 'soon' }))
@@ -373,7 +414,7 @@ describe('redis store: the injected clock', () => {
     expect(await s.get(id)).toEqual(token)
     await clock.advance(30_000)
     // Redis still holds the key (its TTL runs on Redis's own time); the store no longer serves it.
-    expect(await admin.exists(`${keyPrefix}token:${id}`)).toBe(1)
+    expect(await admin.exists(`${keyPrefix}{${id}}:token`)).toBe(1)
     expect(await s.get(id)).toBeUndefined()
   })
 })

@@ -1,0 +1,52 @@
+import calculateSlot from 'cluster-key-slot'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { createRedisStore, type RedisTokenStore } from '../../src/store/redis.js'
+import { type SentinelGroup, startSentinelGroup } from '../../tools/redis-topology.js'
+import { captureLog } from '../helpers/capture-log.js'
+import { uniquePrefix } from '../helpers/redis-keys.js'
+import { eventually, makeToken, newId, storeContract } from './contract.js'
+
+/** The store behind Sentinel: a master, a replica and three sentinels, started once for this file. */
+let group: SentinelGroup
+
+beforeAll(async () => {
+  group = await startSentinelGroup()
+}, 60_000)
+afterAll(async () => {
+  await group?.stop()
+})
+
+const make = (keyPrefix = uniquePrefix()): RedisTokenStore => {
+  const s = createRedisStore({
+    endpoints: { mode: 'sentinel', sentinels: group.sentinels, master: group.master, tls: false },
+    describe: 'sentinel',
+    keyPrefix,
+    log: captureLog(),
+  })
+  onTestFinished(() => s.close())
+  return s
+}
+
+storeContract('redis behind sentinel', async () => {
+  const s = make()
+  await s.connect()
+  return s
+})
+
+describe('redis store behind sentinel', () => {
+  it('writes to the master Sentinel names, and another instance hears of it', async () => {
+    const prefix = uniquePrefix()
+    const [a, b] = [make(prefix), make(prefix)]
+    await Promise.all([a.connect(), b.connect()])
+    const seen: string[] = []
+    b.onToken((id) => seen.push(id))
+    const id = newId()
+    const token = makeToken()
+    expect(await a.put(id, token)).toBe(true)
+    await eventually(() => expect(seen).toEqual([id]))
+    expect(await b.get(id)).toEqual(token)
+    const master = await group.currentMaster()
+    expect(master.port).toBe(group.nodes[0]?.port)
+    expect(calculateSlot(`${prefix}{${id}}:token`)).toBe(calculateSlot(`${prefix}{${id}}:lock`))
+  })
+})
