@@ -52,6 +52,8 @@ export interface Simulator {
   reset(): void
   /** Token requests received (every outcome), in total or for one id. */
   mints(id?: string): number
+  /** The most token requests it was answering at once since start (or reset). */
+  maxInFlight(): number
   /** Tokens issued, in total or for one id. */
   issued(id?: string): number
   readonly requests: readonly SimulatedRequest[]
@@ -106,6 +108,8 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
   const now = opts.now ?? Date.now
   let baseUrl: string | undefined
   let closing = false
+  let inFlight = 0
+  let peakInFlight = 0
 
   const expectedSecret = (id: string): string | readonly string[] | undefined => {
     const s = opts.secrets
@@ -129,6 +133,21 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
     })
 
   async function tokenRequest(
+    kind: Kind,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: string,
+  ): Promise<void> {
+    inFlight++
+    peakInFlight = Math.max(peakInFlight, inFlight)
+    try {
+      await answerToken(kind, req, res, body)
+    } finally {
+      inFlight--
+    }
+  }
+
+  async function answerToken(
     kind: Kind,
     req: IncomingMessage,
     res: ServerResponse,
@@ -301,7 +320,9 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
       issuedBy.clear()
       resourceStatuses.clear()
       log.length = 0
+      peakInFlight = inFlight
     },
+    maxInFlight: () => peakInFlight,
     revoke: (which) => registry.revoke(which),
     resourceCalls: () => Object.fromEntries(resourceStatuses),
     mints: (id) => count(minted, id),

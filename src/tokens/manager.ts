@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { type Clock, systemClock } from '../core/clock.js'
 import { type Credential, secretsOf, settingsDigest } from '../core/credential.js'
 import type { Mint } from '../core/grant.js'
@@ -48,6 +49,8 @@ export type TokenManager = ReturnType<typeof createTokenManager>
 export function createTokenManager(opts: TokenManagerOptions) {
   const { store, log } = opts
   const abort = new AbortController()
+  // Every credential's mint listens on it, and may wait its turn for an upstream slot meanwhile.
+  setMaxListeners(0, abort.signal)
   let draining = false
   let started = false
   let warming: Promise<void> | undefined
