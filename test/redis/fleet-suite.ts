@@ -1,0 +1,140 @@
+import type { FastifyInstance } from 'fastify'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Simulator } from '../../src/simulator/server.js'
+import { auth, buildBroker, EQP_APP_ID, IMS_CLIENT_ID, SECRETS, startSimulator } from '../helpers/broker.js'
+import { uniquePrefix } from '../helpers/redis-keys.js'
+import { eventually } from '../store/contract.js'
+
+const KEY = 'ZGVtby1vbmx5LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24=' // base64 of 32 bytes, tests only
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export interface Topology {
+  /** The environment naming the topology (REDIS_SENTINELS, REDIS_CLUSTER_NODES, ...). */
+  env(): Record<string, string>
+  /** Kills (SIGKILL) the master holding the credential's keys under `prefix`; resolves once a replica took over. */
+  killMaster(prefix: string, id: string): Promise<void>
+}
+
+/**
+ * Three replicas of the real app on one topology: one mint per credential, propagation, restart
+ * without a mint, and a master killed mid-refresh (promise 14).
+ */
+export function fleetSuite(name: string, topology: () => Topology): void {
+  describe(`a fleet of three replicas on ${name}`, () => {
+    let sim: Simulator
+    let prefix: string
+    let fleet: FastifyInstance[] = []
+
+    const replica = (env: Record<string, string> = {}, warm = true) =>
+      buildBroker({
+        simUrl: sim.url,
+        warm,
+        env: { ...topology().env(), REDIS_KEY_PREFIX: prefix, TOKEN_ENCRYPTION_KEY: KEY, ...env },
+      })
+    const startFleet = async (env: Record<string, string> = {}) => {
+      fleet = await Promise.all([replica(env, false), replica(env, false), replica(env, false)])
+      await Promise.all(fleet.map((app) => app.tokens.start()))
+    }
+    const get = (app: FastifyInstance, id = 'adobe-ims') =>
+      app.inject({ url: `/v1/tokens/${id}`, headers: auth(SECRETS.keyAll) })
+    const tokenOf = async (app: FastifyInstance, id = 'adobe-ims') => {
+      const res = await get(app, id)
+      expect(res.statusCode, res.body).toBe(200)
+      return res.json().access_token as string
+    }
+
+    beforeEach(async () => {
+      sim = await startSimulator()
+      prefix = uniquePrefix()
+    })
+    afterEach(async () => {
+      await Promise.all(fleet.map((app) => app.close()))
+      fleet = []
+      await sim.close()
+    })
+
+    it('mints once per credential on a cold start, spreads a forced token at once, and a restart mints nothing', async () => {
+      await startFleet()
+      expect(sim.mints(IMS_CLIENT_ID)).toBe(1)
+      expect(sim.mints(EQP_APP_ID)).toBe(1)
+      const old = await tokenOf(fleet[1]!)
+      const res = await fleet[0]!.inject({
+        method: 'POST',
+        url: '/v1/tokens/adobe-ims/refresh',
+        headers: { ...auth(SECRETS.keyAll), 'content-type': 'application/json' },
+        payload: { rejected_token: old },
+      })
+      const forced = res.json().access_token as string
+      await eventually(async () => {
+        expect(await tokenOf(fleet[1]!)).toBe(forced)
+        expect(await tokenOf(fleet[2]!)).toBe(forced)
+      }, 500)
+      await fleet[2]!.close()
+      fleet[2] = await replica()
+      expect(await tokenOf(fleet[2])).toBe(forced)
+      expect(sim.mints()).toBe(3)
+    })
+
+    it('survives its master killed mid-refresh: no failed caller request, then one mint per cycle again', async () => {
+      // 40 s tokens refreshed when 90 % of their life is left: a cycle about every 4 s, and each
+      // token outlives the fleet lock (15 s with a 1 s upstream bound) that the killed master's
+      // replica may have inherited. Each mint takes 300 ms.
+      sim.behave(IMS_CLIENT_ID, { expiresIn: 40, latencyMs: 300 })
+      await startFleet({ REFRESH_MARGIN: '0.9', UPSTREAM_TIMEOUT_MS: '1000' })
+      const failures: string[] = []
+      const storeStates = new Set<string>()
+      let calling = true
+      const callers = (async () => {
+        while (calling) {
+          for (const app of fleet) {
+            const res = await get(app)
+            if (res.statusCode !== 200) failures.push(`${res.statusCode} ${res.body}`)
+            const ready = await app.inject({ url: '/readyz' })
+            if (ready.statusCode !== 200) failures.push(`readyz ${ready.statusCode}`)
+            storeStates.add(ready.json().store.state as string)
+          }
+          await sleep(25)
+        }
+      })()
+      try {
+        // Mid-refresh: the next background mint has reached upstream and holds the fleet lock.
+        const before = sim.mints(IMS_CLIENT_ID)
+        await eventually(() => expect(sim.mints(IMS_CLIENT_ID)).toBeGreaterThan(before), 6000)
+        const killedAt = Date.now()
+        await topology().killMaster(prefix, 'adobe-ims')
+        await eventually(async () => {
+          for (const app of fleet) {
+            const ready = await app.inject({ url: '/readyz' })
+            expect(ready.json().store.state).toBe('ok')
+          }
+        }, 15_000)
+        // A lock taken on the old master may have been copied to the new one, where nobody can
+        // release it: it lasts its TTL (3 attempts x 1 s + 2 waits x 5 s + 2 s), then the fleet is
+        // back to one mint per cycle. Count mints against the distinct tokens served over 3 cycles.
+        await sleep(Math.max(0, killedAt + 16_000 - Date.now()))
+        await eventually(async () => {
+          const tokens = await Promise.all(fleet.map((app) => tokenOf(app)))
+          expect(new Set(tokens).size).toBe(1)
+        }, 6000)
+        const start = sim.mints(IMS_CLIENT_ID)
+        const served = new Set<string>()
+        const until = Date.now() + 12_000
+        while (Date.now() < until) {
+          for (const app of fleet) served.add(await tokenOf(app))
+          await sleep(50)
+        }
+        const mints = sim.mints(IMS_CLIENT_ID) - start
+        const cycles = served.size - 1 // the first was minted before the window
+        expect(cycles).toBeGreaterThanOrEqual(2)
+        // One mint per cycle (the last may still be on its way to the callers).
+        expect(mints).toBeGreaterThanOrEqual(cycles)
+        expect(mints).toBeLessThanOrEqual(cycles + 1)
+      } finally {
+        calling = false
+        await callers
+      }
+      expect(failures).toEqual([])
+      expect(storeStates.has('ok')).toBe(true)
+    }, 60_000)
+  })
+}
