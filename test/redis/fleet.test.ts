@@ -135,7 +135,7 @@ describe('a fleet of three replicas on one Redis', () => {
     const old = await tokenOf(fleet[0]!)
     // A replica that took the lock and died: its lock outlives it by its TTL, then expires.
     const redis = redisClient(redisUrl)
-    await redis.set(`${prefix}lock:adobe-ims`, 'a-dead-replica', 'PX', 1_500)
+    await redis.set(`${prefix}{adobe-ims}:lock`, 'a-dead-replica', 'PX', 1_500)
     await redis.quit()
     const started = Date.now()
     const res = await refresh(fleet[1]!, old)
@@ -164,7 +164,7 @@ describe('a fleet of three replicas on one Redis', () => {
     const redis = redisClient(redisUrl)
     try {
       const keys = await scanKeys(redis, `${escapeGlob(prefix)}*`)
-      expect(keys.sort()).toEqual([`${prefix}token:adobe-ims`, `${prefix}token:marketplace`])
+      expect(keys.sort()).toEqual([`${prefix}{adobe-ims}:token`, `${prefix}{marketplace}:token`])
       for (const key of keys) {
         const dump = JSON.stringify(await redis.hgetall(key))
         for (const token of tokens) expect(dump).not.toContain(token)
