@@ -102,8 +102,8 @@ describe('rolling encryption key rotation on three replicas sharing Redis', () =
     // Every stored value carries the new key's id and opens with the new key alone.
     const redis = redisClient(redisUrl)
     try {
-      const keys = await scanKeys(redis, `${escapeGlob(prefix)}token:*`)
-      expect(keys.sort()).toEqual(IDS.map((id) => `${prefix}token:${id}`))
+      const keys = await scanKeys(redis, `${escapeGlob(prefix)}*:token`)
+      expect(keys.sort()).toEqual(IDS.map((id) => `${prefix}{${id}}:token`).sort())
       const newOnly = createKeyring(parseEncryptionKey(NEW_KEY))
       for (const key of keys) {
         const h = await redis.hgetall(key)
@@ -134,6 +134,7 @@ describe('the stored format across releases', () => {
   const legacyRecord = (expiresAt: number, mintedAt: number) =>
     JSON.stringify({ accessToken: 'legacy-token', tokenType: 'bearer', expiresAt, mintedAt })
 
+  // Under the key name of releases before hash tags (prefix + "token:" + id): read as a fallback.
   it("reads a value in today's format (no key id, no generation), sealed or plain", async () => {
     const redis = redisClient(redisUrl)
     const mintedAt = Date.now() - 1000
