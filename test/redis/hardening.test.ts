@@ -71,9 +71,9 @@ const refresh = (app: FastifyInstance, rejected: string) =>
     payload: { rejected_token: rejected },
   })
 
-const tokenKey = () => `${prefix}token:adobe-ims`
-const brakeKey = () => `${prefix}brake:adobe-ims`
-const lockKey = () => `${prefix}lock:adobe-ims`
+const tokenKey = () => `${prefix}{adobe-ims}:token`
+const brakeKey = () => `${prefix}{adobe-ims}:brake`
+const lockKey = () => `${prefix}{adobe-ims}:lock`
 
 /** Writes a token record straight into Redis, in the store's format, past the fence. */
 async function writeRecord(token: Token, key?: string): Promise<void> {
