@@ -4,8 +4,8 @@ import { type Clock, systemClock } from '../core/clock.js'
 import { PLAIN_CODE, UpstreamError } from '../core/failure.js'
 import type { Grant, Mint } from '../core/grant.js'
 import { dateOffset } from './clock-offset.js'
-import { EgressProxyError, transportCode, untrustedCertificate } from './transport-errors.js'
 import type { OriginLimiter } from './limiter.js'
+import { EgressProxyError, transportCode, untrustedCertificate } from './transport-errors.js'
 
 /** What every mint needs to talk to upstream. */
 export interface UpstreamDeps {
