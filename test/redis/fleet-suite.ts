@@ -92,7 +92,8 @@ export function fleetSuite(name: string, topology: () => Topology): void {
             if (ready.statusCode !== 200) failures.push(`readyz ${ready.statusCode}`)
             storeStates.add(ready.json().store.state as string)
           }
-          await sleep(25)
+          // Often enough to catch a failed request, light enough not to starve the other test files.
+          await sleep(100)
         }
       })()
       try {
