@@ -55,7 +55,8 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
     log.info({ redis: where, mode: target.mode, encrypted: !!encryptionKey }, 'using redis token store')
     // Bounded and never throws: a Redis that is down must not stop start-up (promise 7), but
     // waiting briefly lets the warm-up take tokens already in Redis (promise 5).
-    await redis.connect()
+    // Sentinel and Cluster take more steps to connect (ask the sentinels, map the slots): more time.
+    await redis.connect(target.mode === 'single' ? undefined : 5000)
     store = redis
     fastify.decorate('fleetClock', fleetClock)
   }
