@@ -70,16 +70,18 @@ export interface RedisTokenStore extends TokenStore {
 // Fence and write in one step, so two replicas cannot interleave check and write.
 // KEYS[1] token key; ARGV mintedAt, value, expiresAt (ms), channel, id, the mint's start, the
 // settings' since (the generation fence, see core/token.ts replaces()), the sealing key's id or '',
-// seen, trusted. The writer read the record first (`seen`: its fence field, '' when absent) and
-// checked it (`trusted`: '1' when it decrypts and meets the read-back rules): only a trusted
-// record's fences are obeyed, and a record changed since that read is not overwritten (-1: read again).
+// seen, trusted, the stored since. The writer read the record first (`seen`: its fence field, ''
+// when absent) and checked it (`trusted`: '1' when it decrypts and meets the read-back rules): only a
+// trusted record's fences are obeyed, the generation one taken from inside the checked (and, with a
+// key, authenticated) value rather than from the hash's plain `g`, and a record changed since that
+// read is not overwritten (-1: read again).
 const PUT_LUA = `
 local raw = redis.call('HGET', KEYS[1], 'm')
 if (raw or '') ~= ARGV[9] then return -1 end
 local cur = nil
 if ARGV[10] == '1' then cur = tonumber(raw) end
 if cur and cur >= tonumber(ARGV[1]) then return 0 end
-local since = tonumber(redis.call('HGET', KEYS[1], 'g'))
+local since = tonumber(ARGV[11])
 if cur and since and since > tonumber(ARGV[6]) then return 0 end
 redis.call('HSET', KEYS[1], 'm', ARGV[1], 'v', ARGV[2], 'g', ARGV[7])
 if ARGV[8] == '' then redis.call('HDEL', KEYS[1], 'k') else redis.call('HSET', KEYS[1], 'k', ARGV[8]) end
@@ -128,6 +130,7 @@ interface ScriptCommands {
     keyId: string,
     seen: string,
     trusted: string,
+    storedSince: string,
   ): Promise<number>
   tbReseal(key: string, mintedAt: string, read: string, resealed: string, keyId: string): Promise<number>
   tbRenew(key: string, owner: string, ttlMs: string): Promise<number>
@@ -464,7 +467,8 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       // is another replica's steady writing, which the fence would refuse anyway.
       for (let round = 0; round < 3; round++) {
         const h = await redis.hgetall(key)
-        const trusted = decode(id, key, h) !== undefined ? '1' : '0'
+        const stored = decode(id, key, h)
+        const trusted = stored !== undefined ? '1' : '0'
         const written = await scripts.tbPut(
           key,
           String(token.mintedAt),
@@ -477,6 +481,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
           keyring?.keyId ?? '',
           h.m ?? '',
           trusted,
+          stored?.generation ? String(stored.generation.since) : '',
         )
         if (written !== -1) return written === 1
       }

@@ -227,6 +227,26 @@ describe('redis store: encryption at rest', () => {
     return JSON.stringify(out)
   }
 
+  it('obeys the generation fence only as sealed in the value: a forged plain `g` field freezes nothing', async () => {
+    const keyPrefix = uniquePrefix()
+    const s = make({ keyPrefix, encryptionKey: randomBytes(32) })
+    await s.connect()
+    const id = newId()
+    const now = Date.now()
+    const generation = { settings: 'abc', since: now - 1000, startedAt: now - 10 }
+    await s.put(id, makeToken({ mintedAt: now - 5, generation }))
+    // Write access to Redis without the key: a far-future `g` beside a valid sealed value.
+    await admin.hset(`${keyPrefix}{${id}}:token`, 'g', String(9e15))
+    const next = makeToken({ mintedAt: now, generation: { ...generation, startedAt: now - 1 } })
+    expect(await s.put(id, next)).toBe(true)
+    expect((await s.get(id))?.accessToken).toBe(next.accessToken)
+    // The sealed fence still holds: a mint begun before the stored settings took effect is refused.
+    const newer = { settings: 'def', since: now + 1, startedAt: now + 2 }
+    await s.put(id, makeToken({ mintedAt: now + 3, generation: newer }))
+    const stale = makeToken({ mintedAt: now + 4, generation: { ...generation, startedAt: now } })
+    expect(await s.put(id, stale)).toBe(false)
+  })
+
   it('keeps no plaintext token anywhere in Redis', async () => {
     const keyPrefix = uniquePrefix()
     const s = make({ keyPrefix, encryptionKey: randomBytes(32) })
