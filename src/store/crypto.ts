@@ -60,8 +60,6 @@ export interface Keyring {
    * none), then with every other key. Throws when no configured key opens it.
    */
   open(sealed: string, aad: string, keyId?: string): Opened
-  /** A 32-byte key for `purpose`, derived from the current key (HKDF-SHA-256), never used to seal. */
-  derive(purpose: string): Buffer
 }
 
 /** A short public name of a key: a digest that reveals nothing of it. */
@@ -73,7 +71,6 @@ export function createKeyring(current: Buffer, old: readonly Buffer[] = []): Key
   // The same key listed twice (current and old) is one key.
   const ring = keys.filter((k, i) => keys.findIndex((o) => o.id === k.id) === i)
   const first = ring[0]!
-  const secret = Buffer.from(current)
   return {
     keyId: first.id,
     seal: (plaintext, aad) => first.cipher.seal(plaintext, aad),
@@ -88,8 +85,6 @@ export function createKeyring(current: Buffer, old: readonly Buffer[] = []): Key
       }
       throw new Error('no configured key opens the value')
     },
-    derive: (purpose) =>
-      Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `token-broker ${purpose}`, 32)),
   }
 }
 
@@ -123,7 +118,8 @@ export function parseEncryptionKey(b64: string): Buffer {
 /**
  * The key that authenticates the store's plain records (the failure brake), derived from the
  * encryption key so that one secret does both jobs without reusing the same bytes for two
- * algorithms. A keyring extends this by deriving one per key it reads.
+ * algorithms. The store derives one per key of its keyring: it signs with the current key's and
+ * accepts any of them, so replicas mid-rotation still obey each other's brakes.
  */
 export function recordAuthKey(encryptionKey: Buffer): Buffer {
   return Buffer.from(

@@ -54,7 +54,8 @@ const TAG_HEX = 32
  * `kind:until`). Readers of the previous release split on ':' and take the first two fields, so
  * they still read it.
  */
-export function encodeBrake(redisKey: string, brake: Brake, authKey: Buffer | undefined): string {
+export function encodeBrake(redisKey: string, brake: Brake, authKeys: readonly Buffer[] | undefined): string {
+  const authKey = authKeys?.[0]
   const body = `${brake.kind}:${brake.until}`
   return authKey ? `${body}:${tag(authKey, redisKey, body)}` : body
 }
@@ -67,14 +68,17 @@ export function encodeBrake(redisKey: string, brake: Brake, authKey: Buffer | un
 export function decodeBrake(
   redisKey: string,
   raw: string | null,
-  authKey: Buffer | undefined,
+  authKeys: readonly Buffer[] | undefined,
   now: number,
 ): Brake | undefined {
   const [kind, until, mac] = (raw ?? '').split(':')
   if (kind !== 'rejected' && kind !== 'unavailable') return undefined
   const at = Number(until)
   if (!(at > now)) return undefined
-  if (authKey && !(mac !== undefined && sameTag(mac, tag(authKey, redisKey, `${kind}:${until}`)))) {
+  if (
+    authKeys &&
+    !(mac !== undefined && authKeys.some((k) => sameTag(mac, tag(k, redisKey, `${kind}:${until}`))))
+  ) {
     return undefined
   }
   return { kind, until: Math.min(at, now + MAX_BRAKE_MS) }

@@ -161,7 +161,10 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const keyring: Keyring | undefined = opts.encryptionKey
     ? createKeyring(opts.encryptionKey, opts.oldEncryptionKeys)
     : undefined
-  const authKey = opts.encryptionKey ? recordAuthKey(opts.encryptionKey) : undefined
+  // The current key's first: brakes are signed with it and accepted under any key of the keyring.
+  const authKeys = opts.encryptionKey
+    ? [opts.encryptionKey, ...(opts.oldEncryptionKeys ?? [])].map(recordAuthKey)
+    : undefined
   /** Stops the clean-up of timed-out lock attempts, and lock renewals, at close. */
   const closed = new AbortController()
   const tokenKey = (id: string) => credentialKey(keyPrefix, 'token', id)
@@ -489,7 +492,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     },
     async getBrake(id) {
       // "kind:until[:tag]": holds no secret, so it is never encrypted, only authenticated.
-      return decodeBrake(brakeKey(id), await redis.get(brakeKey(id)), authKey, clock.now())
+      return decodeBrake(brakeKey(id), await redis.get(brakeKey(id)), authKeys, clock.now())
     },
     async setBrake(id, brake) {
       if (!brake) {
@@ -497,7 +500,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         return
       }
       const ttl = Math.ceil(brake.until - clock.now())
-      if (ttl > 0) await redis.set(brakeKey(id), encodeBrake(brakeKey(id), brake, authKey), 'PX', ttl)
+      if (ttl > 0) await redis.set(brakeKey(id), encodeBrake(brakeKey(id), brake, authKeys), 'PX', ttl)
     },
     async acquire(id, ttlMs) {
       const key = lockKey(id)

@@ -93,16 +93,10 @@ describe('keyring (rolling key rotation)', () => {
     expect(() => ring.open(byOld, 'another-aad')).toThrow()
   })
 
-  it('key ids are short, stable and reveal nothing of the key; derived keys follow the current key', () => {
+  it('key ids are short, stable and reveal nothing of the key', () => {
     expect(keyIdOf(current)).toMatch(/^[A-Za-z0-9_-]{8}$/)
     expect(keyIdOf(current)).toBe(keyIdOf(Buffer.from(current)))
     expect(keyIdOf(current)).not.toBe(keyIdOf(old))
-    const a = createKeyring(current, [old]).derive('fence hmac')
-    expect(a).toHaveLength(32)
-    expect(a.equals(createKeyring(current).derive('fence hmac'))).toBe(true)
-    expect(a.equals(createKeyring(current).derive('another purpose'))).toBe(false)
-    expect(a.equals(createKeyring(old, [current]).derive('fence hmac'))).toBe(false)
-    expect(a.equals(current)).toBe(false)
   })
 
   it('TOKEN_ENCRYPTION_OLD_KEYS: comma-separated, each checked, errors name a position and never a value', () => {

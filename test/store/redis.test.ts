@@ -247,6 +247,21 @@ describe('redis store: encryption at rest', () => {
     expect(await s.put(id, stale)).toBe(false)
   })
 
+  it("mid-rotation, replicas with either key current obey each other's brakes; a key outside the ring does not", async () => {
+    const keyPrefix = uniquePrefix()
+    const [k1, k2, k3] = [randomBytes(32), randomBytes(32), randomBytes(32)]
+    const before = make({ keyPrefix, encryptionKey: k1, oldEncryptionKeys: [k2] })
+    const after = make({ keyPrefix, encryptionKey: k2, oldEncryptionKeys: [k1] })
+    const stranger = make({ keyPrefix, encryptionKey: k3 })
+    await Promise.all([before.connect(), after.connect(), stranger.connect()])
+    const id = newId()
+    await after.setBrake(id, { kind: 'rejected', until: Date.now() + 30_000 })
+    expect(await before.getBrake(id)).toMatchObject({ kind: 'rejected' })
+    expect(await stranger.getBrake(id)).toBeUndefined()
+    await before.setBrake(id, { kind: 'unavailable', until: Date.now() + 30_000 })
+    expect(await after.getBrake(id)).toMatchObject({ kind: 'unavailable' })
+  })
+
   it('keeps no plaintext token anywhere in Redis', async () => {
     const keyPrefix = uniquePrefix()
     const s = make({ keyPrefix, encryptionKey: randomBytes(32) })
