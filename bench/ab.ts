@@ -2,13 +2,12 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import { createSimulator } from '../src/simulator/server.js'
-import { AUTH, simulatorSecret } from './broker.js'
+import { simulatorSecret } from './broker.js'
 import { cleanupAll, installExitHandlers, onCleanup } from './cleanup.js'
 import { benchConfig } from './config.js'
-import { waitForQuiet } from './cpu.js'
 import { vmRssMb } from './growth.js'
-import { type Ctx, contention, hotSetup, median, startReadyBroker } from './hot-path.js'
-import { hasErrors, type LoadResult, runLoad } from './load.js'
+import { type Ctx, contention, hotSetup, measure, median, startReadyBroker } from './hot-path.js'
+import { hasErrors, type LoadResult } from './load.js'
 import { findRedis } from './redis.js'
 
 /**
@@ -65,16 +64,7 @@ async function main(): Promise<void> {
         configPath,
       )
       try {
-        const load = {
-          url: b.url,
-          paths: [path],
-          headers: AUTH,
-          connections: cfg.connections,
-          serverPid: b.pid,
-        }
-        await waitForQuiet(cfg.quietS, b.pid)
-        if (cfg.warmupS > 0) await runLoad({ ...load, durationS: cfg.warmupS })
-        const r = await runLoad({ ...load, durationS: cfg.durationS })
+        const r = await measure(cfg, b, path)
         results[side].push(r)
         rss[side].push(vmRssMb(b.pid))
         out(

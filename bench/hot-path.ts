@@ -74,6 +74,24 @@ export const contention = (r: LoadResult): string => {
   return foreign >= CONTENDED_CORES ? `${use} [contended]` : use
 }
 
+/** One measured run against a started server: wait for a quiet machine, warm up, then load it. */
+export async function measure(
+  cfg: BenchConfig,
+  target: { url: string; pid: number },
+  path: string,
+): Promise<LoadResult> {
+  const load = {
+    url: target.url,
+    paths: [path],
+    headers: AUTH,
+    connections: cfg.connections,
+    serverPid: target.pid,
+  }
+  await waitForQuiet(cfg.quietS, target.pid)
+  if (cfg.warmupS > 0) await runLoad({ ...load, durationS: cfg.warmupS })
+  return runLoad({ ...load, durationS: cfg.durationS })
+}
+
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
@@ -198,16 +216,7 @@ export async function hotPath(ctx: Ctx): Promise<HotPathResult> {
             `hot path: ${t} answered ${check.status} with ${check.body.length} B (${check.headers.get('content-type')}, ${check.headers.get('cache-control')}), not what the broker sends`,
           )
         }
-        const load = {
-          url: target.url,
-          paths: [path],
-          headers: AUTH,
-          connections: cfg.connections,
-          serverPid: target.pid,
-        }
-        await waitForQuiet(cfg.quietS, target.pid)
-        if (cfg.warmupS > 0) await runLoad({ ...load, durationS: cfg.warmupS })
-        results[t] = await runLoad({ ...load, durationS: cfg.durationS })
+        results[t] = await measure(cfg, target, path)
       } finally {
         await target.stop()
       }

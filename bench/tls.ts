@@ -5,11 +5,10 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { sleep } from '../tools/process.js'
 import type { Broker } from './broker.js'
-import { AUTH, spawnBroker } from './broker.js'
+import { spawnBroker } from './broker.js'
 import { onCleanup } from './cleanup.js'
-import { waitForQuiet } from './cpu.js'
-import { type Ctx, contention, hotSetup, median, startReadyBroker } from './hot-path.js'
-import { hasErrors, type LoadResult, runLoad } from './load.js'
+import { type Ctx, contention, hotSetup, measure, median, startReadyBroker } from './hot-path.js'
+import { hasErrors, type LoadResult } from './load.js'
 
 export interface TlsRound {
   round: number
@@ -109,16 +108,7 @@ export async function tlsPhase(ctx: Ctx): Promise<TlsResult> {
     for (const scheme of ['http', 'https'] as const) {
       const b = await start(scheme)
       try {
-        const load = {
-          url: b.url,
-          paths: [path],
-          headers: AUTH,
-          connections: cfg.connections,
-          serverPid: b.pid,
-        }
-        await waitForQuiet(cfg.quietS, b.pid)
-        if (cfg.warmupS > 0) await runLoad({ ...load, durationS: cfg.warmupS })
-        results[scheme] = await runLoad({ ...load, durationS: cfg.durationS })
+        results[scheme] = await measure(cfg, b, path)
       } finally {
         await b.stop()
       }
