@@ -57,7 +57,6 @@ export const credentialKey = (
 const legacyTokenKey = (prefix: string, id: string): string => `${prefix}token:${id}`
 
 const CLOCK_SYNC_MS = 60_000
-const CLOCK_DEADBAND_MS = 1_000
 
 export interface RedisTokenStore extends TokenStore {
   /**
@@ -387,9 +386,11 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     const received = fleet.base.now()
     const redisNow = Number(sec) * 1000 + Math.floor(Number(usec) / 1000)
     const measured = Math.round(redisNow - (sent + received) / 2)
-    // Under a second of difference is left alone: replicas then keep their own readings rather than
-    // each its own jitter of the measurement, which would set them a millisecond or two apart.
-    const offset = Math.abs(measured) < CLOCK_DEADBAND_MS ? 0 : measured
+    // Redis answered somewhere within the round trip, and TIME is read to the millisecond: an offset
+    // inside that uncertainty is indistinguishable from none, and replicas on one host would
+    // otherwise each take their own measurement noise for an offset.
+    const uncertainty = (received - sent) / 2 + 1
+    const offset = Math.abs(measured) <= uncertainty ? 0 : measured
     if (Math.abs(offset - fleet.offsetMs()) > 1000 || (Math.abs(offset) > 1000 && fleet.offsetMs() === 0)) {
       log.warn({ offsetMs: offset }, 'this clock differs from Redis TIME; using Redis time for token times')
     }

@@ -11,6 +11,11 @@ export interface CoordinateOptions {
   /** Whether a token found in the store already does what this mint was for. */
   accept: (token: Token) => boolean
   mint: () => Promise<Token>
+  /**
+   * The mint time of the token this replica holds, if any. A new token replaces it and whatever the
+   * store held, so it is stamped after both (see `causal`).
+   */
+  after?: number
   /** The rest the whole fleet takes after this replica's mint failed with `err`; undefined: none. */
   brakeFor: (err: unknown) => Brake | undefined
   /**
@@ -73,6 +78,7 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
   // A holder that died stops renewing: its lock ends within lockTtlMs and we take it then. A live
   // holder may keep it for its whole mint; we wait for that only as long as our need allows.
   const deadline = o.waitUntil
+  const seen = { mintedAt: o.after ?? Number.NEGATIVE_INFINITY }
   let waiting = false
   for (;;) {
     if (o.signal.aborted) throw new ShuttingDown()
@@ -84,13 +90,13 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
         { credential: o.id, err: errorText(err) },
         'store unreachable: minting without the fleet lock',
       )
-      return mintAndSave(o)
+      return mintAndSave(o, seen)
     }
     if (lock) {
       try {
-        const found = await readStore(o)
+        const found = await readStore(o, seen)
         if (found) return found
-        return await mintAndSave(o)
+        return await mintAndSave(o, seen)
       } finally {
         await lock.release().catch((err: unknown) => {
           o.log.warn(
@@ -101,9 +107,9 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
       }
     }
     if (o.force) {
-      const found = await readStore(o)
+      const found = await readStore(o, seen)
       if (found) return found
-      return mintAndSave(o)
+      return mintAndSave(o, seen)
     }
     if (!waiting) {
       waiting = true
@@ -113,32 +119,48 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
       )
     }
     await o.notices.wait(o.id, Math.max(0, Math.min(o.pollMs, deadline - o.clock.now())), o.signal)
-    const found = await readStore(o)
+    const found = await readStore(o, seen)
     if (found) return found
     if (o.clock.now() >= deadline) {
       o.log.warn(
         { credential: o.id },
         'waited for the fleet lock as long as this need allows: minting without it',
       )
-      return mintAndSave(o)
+      return mintAndSave(o, seen)
     }
   }
 }
 
 /** A token another replica stored that does the job, or the fleet's brake if one is in force. */
-async function readStore(o: CoordinateOptions): Promise<Outcome | undefined> {
+async function readStore(o: CoordinateOptions, seen: Seen): Promise<Outcome | undefined> {
   const stored = await o.store.get(o.id).catch(() => undefined)
+  if (stored && stored.mintedAt > seen.mintedAt) seen.mintedAt = stored.mintedAt
   if (stored && o.accept(stored)) return { token: stored, minted: false, saved: true }
   const brake = await o.store.getBrake(o.id).catch(() => undefined)
   if (brake) throw new BrakeInForce(brake)
   return undefined
 }
 
-async function mintAndSave(o: CoordinateOptions): Promise<Outcome> {
+/** The latest mint time among the tokens this mint replaces: the one held and those read from the store. */
+interface Seen {
+  mintedAt: number
+}
+
+/**
+ * A token minted to replace another is newer than it, whatever the clocks say: replicas' readings of
+ * the fleet clock differ by the error of each one's offset, which can exceed the moments between a
+ * token and the one minted at once to replace it (a caller reporting it rejected, say). Stamped
+ * before it, the new token would lose to the fence and to every "newer than" check, and be minted
+ * again. So its mint time is at least just after theirs (the rule of a Lamport clock).
+ */
+const causal = (token: Token, seen: Seen): Token =>
+  token.mintedAt > seen.mintedAt ? token : { ...token, mintedAt: seen.mintedAt + 1 }
+
+async function mintAndSave(o: CoordinateOptions, seen: Seen): Promise<Outcome> {
   await o.beforeMint?.()
   let token: Token
   try {
-    token = await o.mint()
+    token = causal(await o.mint(), seen)
   } catch (err) {
     // Tell the fleet, so the other replicas rest too rather than each trying in turn.
     const brake = o.signal.aborted ? undefined : o.brakeFor(err)

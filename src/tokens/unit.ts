@@ -243,6 +243,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           id,
           accept,
           force: need.force ?? false,
+          ...(held ? { after: held.token.mintedAt } : {}),
           mint: async () => {
             const startedAt = now()
             const minted = await mintWithRetries(current.credential, current.mint, deps, secret, reason)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MinTtlUnreachable } from '../../src/core/failure.js'
-import { SECOND, watch, withHeldToken } from './harness.js'
+import { SECOND, setup, watch, withHeldToken } from './harness.js'
 
 describe('min_ttl', () => {
   it('serves the held token without minting when it has at least min_ttl left', async () => {
@@ -81,6 +81,25 @@ describe('refresh with a rejected token (compare-and-swap)', () => {
     // Latecomers holding the same rejected token get the new one, no mint.
     expect((await settled(manager.refresh('ims', 'ims-1'))).accessToken).toBe('ims-2')
     expect(upstream('ims').calls).toBe(2)
+  })
+  it('replaces a token stamped by a clock running ahead of ours with one mint, stamped after it', async () => {
+    const { manager, upstream, clock, store, started, settled } = setup()
+    // Another replica minted this a moment ago, by a reading of the fleet clock 50 ms ahead of ours.
+    const ahead = {
+      accessToken: 'theirs',
+      tokenType: 'bearer',
+      mintedAt: clock.now() + 50,
+      expiresAt: clock.now() + 3600 * SECOND,
+    }
+    await store.put('ims', ahead)
+    await started()
+    expect(upstream('ims').calls).toBe(0)
+
+    const token = await settled(manager.refresh('ims', 'theirs'))
+    expect(token.accessToken).toBe('ims-1')
+    expect(upstream('ims').calls).toBe(1)
+    expect(token.mintedAt).toBe(ahead.mintedAt + 1)
+    expect((await store.get('ims'))?.accessToken).toBe('ims-1')
   })
 })
 
