@@ -160,7 +160,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     // After a failure, try again once the brake ends (so a blip does not leave the credential
     // "failing" until the next refresh); otherwise at the refresh moment, but never more often
     // than once a second, whatever lifetime upstream grants.
-    const due = held && !failing ? refreshAt(held.token, deps.refreshMargin, deps.random) : t
+    const due = held && !failing ? refreshAt(id, held.token, deps.refreshMargin, deps.random) : t
     return Math.max(due, failing?.until ?? 0, t, (held?.refreshedAt ?? 0) + MIN_REFRESH_INTERVAL_MS)
   }
 

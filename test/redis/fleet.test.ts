@@ -103,11 +103,13 @@ describe('a fleet of three replicas on one Redis', () => {
   })
 
   it('refreshes in the background once for the whole fleet', async () => {
-    // 6 s tokens with a 0.5 margin: due about 3 s after minting (less up to 0.3 s of jitter).
+    // 6 s tokens with a 0.5 margin: due 1.5 to 3 s after minting (by the spread), less up to 0.3 s
+    // of each replica's jitter; the token that replaces it is due no sooner than 1.2 s after that.
     sim.behave(IMS_CLIENT_ID, { expiresIn: 6 })
     await startFleet({ REFRESH_MARGIN: '0.5' })
     const first = await tokenOf(fleet[0]!)
-    await new Promise((resolve) => setTimeout(resolve, 4_200))
+    const due = Math.min(...fleet.map((app) => app.tokens.status('adobe-ims').nextRefreshAt!))
+    await new Promise((resolve) => setTimeout(resolve, due - Date.now() + 700))
     expect(sim.mints(IMS_CLIENT_ID)).toBe(2)
     const tokens = await Promise.all(fleet.map((app) => tokenOf(app)))
     expect(new Set(tokens).size).toBe(1)

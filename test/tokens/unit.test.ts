@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { TooManyForcedMints } from '../../src/core/failure.js'
+import { spreadPoint } from '../../src/core/schedule.js'
+import { lifetimeMs, type Token } from '../../src/core/token.js'
 import { EPOCH } from '../helpers/manual-clock.js'
-import { MINUTE, SECOND, seeded, setup, watch, withHeldToken } from './harness.js'
+import { MINUTE, SECOND, setup, watch, withHeldToken } from './harness.js'
 
 describe('single-flight', () => {
   it('100 concurrent get(big min_ttl) and refresh() share one pending mint and get the same token', async () => {
@@ -54,34 +56,40 @@ describe('single-flight', () => {
 
 describe('background refresh', () => {
   const L = 3600 * SECOND
+  /** The latest a token is due: when 20 % of its lifetime is left. */
+  const marginOf = (t: Token) => t.expiresAt - 0.2 * lifetimeMs(t)
+  /** The credential's place in the spread, before the margin: up to half the margin window. */
+  const spreadOf = (id: string, t: Token) => Math.floor(spreadPoint(id, t) * 0.5 * 0.2 * lifetimeMs(t))
 
-  it('with random() = 0 refreshes exactly when 20 % of the lifetime is left, no caller needed', async () => {
+  it("with random() = 0 refreshes at the credential's place in the spread, no caller needed", async () => {
     const { manager, upstream, clock, started } = setup({ random: () => 0, lifetimeS: 3600 })
     await started()
-    const first = manager.status('ims')
+    const first = manager.peek('ims')!
+    const due = marginOf(first) - spreadOf('ims', first)
     expect(first.expiresAt).toBe(EPOCH + L)
-    expect(first.nextRefreshAt).toBe(EPOCH + L - 0.2 * L)
+    expect(manager.status('ims').nextRefreshAt).toBe(due)
+    expect(due).toBeGreaterThanOrEqual(EPOCH + 0.7 * L)
+    expect(due).toBeLessThanOrEqual(EPOCH + 0.8 * L)
 
-    await clock.advanceTo(EPOCH + 0.8 * L - 1)
+    await clock.advanceTo(due - 1)
     expect(upstream('ims').calls).toBe(1)
     expect(manager.peek('ims')?.accessToken).toBe('ims-1')
 
     await clock.advance(1)
     expect(upstream('ims').calls).toBe(2)
-    expect(upstream('ims').callTimes[1]).toBe(EPOCH + 0.8 * L)
-    expect(manager.peek('ims')?.accessToken).toBe('ims-2')
-    // The next cycle is armed from the new token.
-    expect(manager.status('ims').nextRefreshAt).toBe(EPOCH + 0.8 * L + 0.8 * L)
+    expect(upstream('ims').callTimes[1]).toBe(due)
+    const second = manager.peek('ims')!
+    expect(second.accessToken).toBe('ims-2')
+    // The next cycle is armed from the new token, at its own place in the spread.
+    expect(manager.status('ims').nextRefreshAt).toBe(marginOf(second) - spreadOf('ims', second))
   })
 
-  it('with random() close to 1 pulls the refresh forward by at most 2 % of the lifetime', async () => {
+  it('with random() close to 1 pulls the refresh forward by at most 2 % of the lifetime more', async () => {
     const { manager, upstream, clock, started } = setup({ random: () => 0.999, lifetimeS: 3600 })
     await started()
-    const { expiresAt, nextRefreshAt } = manager.status('ims')
-    const marginStart = expiresAt! - 0.2 * L
-    expect(nextRefreshAt).toBeLessThan(marginStart)
-    expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 0.02 * L)
-    expect(nextRefreshAt).toBe(marginStart - Math.floor(0.999 * 0.02 * L))
+    const token = manager.peek('ims')!
+    const { nextRefreshAt } = manager.status('ims')
+    expect(nextRefreshAt).toBe(marginOf(token) - spreadOf('ims', token) - Math.floor(0.999 * 0.02 * L))
 
     await clock.advanceTo(nextRefreshAt! - 1)
     expect(upstream('ims').calls).toBe(1)
@@ -93,11 +101,10 @@ describe('background refresh', () => {
     const { manager, clock, upstream, started } = setup({ random: () => 0.999, lifetimeS: 86_399 })
     await started()
     const lifetime = 86_399 * SECOND
-    const { expiresAt, nextRefreshAt } = manager.status('ims')
-    const marginStart = expiresAt! - 0.2 * lifetime
+    const token = manager.peek('ims')!
+    const { nextRefreshAt } = manager.status('ims')
     expect(0.02 * lifetime).toBeGreaterThan(5 * MINUTE)
-    expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 5 * MINUTE)
-    expect(nextRefreshAt).toBe(marginStart - Math.floor(0.999 * 5 * MINUTE))
+    expect(nextRefreshAt).toBe(marginOf(token) - spreadOf('ims', token) - Math.floor(0.999 * 5 * MINUTE))
 
     await clock.advanceTo(nextRefreshAt! - 1)
     expect(upstream('ims').calls).toBe(1)
@@ -105,28 +112,76 @@ describe('background refresh', () => {
     expect(upstream('ims').calls).toBe(2)
   })
 
-  it('spreads the refresh moments of many credentials inside the jitter window', async () => {
-    const ids = Array.from({ length: 20 }, (_, i) => `c${i}`)
-    const { manager, started } = setup({ credentials: ids, random: seeded(42), lifetimeS: 7200 })
+  it('spreads the refreshes of credentials minted together over the half margin before the margin', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `c${i}`)
+    const { manager, upstream, clock, started } = setup({
+      credentials: ids,
+      random: () => 0,
+      lifetimeS: 7200,
+    })
     await started()
     const lifetime = 7200 * SECOND
-    const moments = new Set<number>()
+    const stretchStart = EPOCH + 0.7 * lifetime
+    const stretch = 0.1 * lifetime
+    // Ten equal slices of the stretch: every one gets some refreshes, none gets a bunch.
+    const slices = Array<number>(10).fill(0)
     for (const id of ids) {
-      const { expiresAt, nextRefreshAt } = manager.status(id)
-      const marginStart = expiresAt! - 0.2 * lifetime
-      expect(nextRefreshAt).toBeLessThanOrEqual(marginStart)
-      expect(nextRefreshAt).toBeGreaterThanOrEqual(marginStart - 0.02 * lifetime)
-      moments.add(nextRefreshAt!)
+      const due = manager.status(id).nextRefreshAt!
+      expect(due).toBeGreaterThanOrEqual(stretchStart)
+      expect(due).toBeLessThanOrEqual(EPOCH + 0.8 * lifetime)
+      const slice = Math.min(9, Math.floor((due - stretchStart) / (stretch / 10)))
+      slices[slice] = (slices[slice] ?? 0) + 1
     }
-    expect(moments.size).toBeGreaterThan(15)
+    expect(Math.min(...slices)).toBeGreaterThanOrEqual(8)
+    expect(Math.max(...slices)).toBeLessThanOrEqual(35)
+
+    // And the upstream sees them that way: no more than a slice's worth in any tenth of the stretch.
+    await clock.advanceTo(stretchStart + stretch / 10)
+    const firstSlice = ids.reduce((n, id) => n + upstream(id).calls - 1, 0)
+    expect(firstSlice).toBe(slices[0])
+  })
+
+  it('with a margin over half the lifetime, spreads over the time before the margin: never due at once', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `c${i}`)
+    const { manager, started } = setup({
+      credentials: ids,
+      random: () => 0.999,
+      refreshMargin: 0.9,
+      lifetimeS: 100,
+    })
+    await started()
+    for (const id of ids) {
+      const due = manager.status(id).nextRefreshAt!
+      // The margin starts at 10 s; the spread and the jitter take at most 5 s and 1 s of it.
+      expect(due).toBeGreaterThanOrEqual(EPOCH + 4 * SECOND)
+      expect(due).toBeLessThanOrEqual(EPOCH + 10 * SECOND)
+    }
+  })
+
+  it('places a token at the same point of the spread on every replica, and credentials apart', () => {
+    const token = { accessToken: 'a', tokenType: 'bearer', mintedAt: EPOCH, expiresAt: EPOCH + L }
+    expect(spreadPoint('ims', token)).toBe(spreadPoint('ims', { ...token, accessToken: 'a' }))
+    expect(spreadPoint('ims', token)).not.toBe(spreadPoint('eqp', token))
+    expect(spreadPoint('ims', token)).not.toBe(spreadPoint('ims', { ...token, mintedAt: EPOCH + 1 }))
+    for (const id of ['a', 'b', 'c', 'ims']) {
+      expect(spreadPoint(id, token)).toBeGreaterThanOrEqual(0)
+      expect(spreadPoint(id, token)).toBeLessThan(1)
+    }
   })
 
   it('keeps refreshing cycle after cycle, one mint per cycle', async () => {
     const { manager, upstream, clock, started } = setup({ random: () => 0, lifetimeS: 3600 })
     await started()
     await clock.advance(10 * L)
-    // One mint every 0.8 L: at 0 and then 12 more within 10 L.
-    expect(upstream('ims').calls).toBe(1 + Math.floor(10 / 0.8))
+    // One mint per cycle, each when 20 to 30 % of the last token's lifetime was left.
+    const times = upstream('ims').callTimes
+    for (let i = 1; i < times.length; i++) {
+      const gap = times[i]! - times[i - 1]!
+      expect(gap).toBeGreaterThanOrEqual(0.7 * L)
+      expect(gap).toBeLessThanOrEqual(0.8 * L)
+    }
+    expect(times.length).toBeGreaterThanOrEqual(1 + Math.floor(10 / 0.8))
+    expect(times.length).toBeLessThanOrEqual(1 + Math.floor(10 / 0.7))
     expect(manager.peek('ims')?.accessToken).toBe(`ims-${upstream('ims').calls}`)
   })
 })
