@@ -1,9 +1,21 @@
+import { pathToFileURL } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, inject, it, onTestFinished } from 'vitest'
 import type { Simulator } from '../../src/simulator/server.js'
-import { auth, buildBroker, IMS_CLIENT_ID, SECRETS, startSimulator } from '../helpers/broker.js'
+import { freePort, waitForLine, waitForStatus } from '../../tools/process.js'
+import {
+  auth,
+  baseEnv,
+  brokerDocument,
+  buildBroker,
+  IMS_CLIENT_ID,
+  SECRETS,
+  startSimulator,
+  writeConfig,
+} from '../helpers/broker.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 import { deleteKeys, uniquePrefix } from '../helpers/redis-keys.js'
+import { startServer } from '../helpers/server-process.js'
 
 const redisUrl = inject('redisUrl')
 const FIVE_MINUTES = 5 * 60_000
@@ -59,4 +71,62 @@ describe('the fleet clock', () => {
       expect(Math.abs((due[0] ?? 0) - (due[1] ?? 0))).toBeLessThan(60_000)
     },
   )
+})
+
+/** The same, with real broker processes whose wall clocks are shifted 5 minutes (a preloaded module). */
+describe('the fleet clock across processes with skewed wall clocks', () => {
+  const SKEWED_CLOCK = pathToFileURL(new URL('../helpers/skewed-clock.mjs', import.meta.url).pathname).href
+
+  it('a replica 5 minutes ahead and one 5 minutes behind mint once and agree on expiry and refresh', async () => {
+    const sim = await startSimulator()
+    onTestFinished(() => sim.close())
+    sim.behave(IMS_CLIENT_ID, { expiresIn: 300 })
+    const prefix = uniquePrefix()
+    onTestFinished(() => deleteKeys(redisUrl, prefix))
+    const config = await writeConfig(brokerDocument(sim.url))
+    onTestFinished(() => config.cleanup())
+
+    const start = async (skewMs: number) => {
+      const port = await freePort()
+      const child = startServer({
+        ...baseEnv(config.path),
+        PORT: String(port),
+        REDIS_URL: redisUrl,
+        REDIS_KEY_PREFIX: prefix,
+        LOG_LEVEL: 'warn',
+        NODE_OPTIONS: `--import ${SKEWED_CLOCK}`,
+        TEST_CLOCK_SKEW_MS: String(skewMs),
+      })
+      onTestFinished(() => child.stop(2000).then(() => undefined))
+      const url = `http://127.0.0.1:${port}`
+      await waitForStatus(`${url}/readyz`, { child, timeoutMs: 20_000 })
+      // The process saw its own clock off, and took Redis TIME instead.
+      await waitForLine(child, /this clock differs from Redis TIME/)
+      return url
+    }
+    const get = async (url: string, path: string) => {
+      const res = await fetch(`${url}${path}`, { headers: auth(SECRETS.keyAll) })
+      expect(res.status).toBe(200)
+      return res.json()
+    }
+
+    const ahead = await start(FIVE_MINUTES)
+    const behind = await start(-FIVE_MINUTES)
+    // On its own clock, the one behind would see the token minted 5 minutes in its future; the one
+    // ahead, a token that expired as it was minted. On the fleet clock both take it as it is.
+    expect(sim.mints(IMS_CLIENT_ID)).toBe(1)
+    const due: number[] = []
+    for (const url of [ahead, behind]) {
+      const token = await get(url, '/v1/tokens/adobe-ims')
+      expect(token.expires_in).toBeGreaterThan(290)
+      expect(token.expires_in).toBeLessThanOrEqual(300)
+      expect(Math.abs(Date.parse(token.expires_at) - (Date.now() + 300_000))).toBeLessThan(10_000)
+      const { credentials } = await get(url, '/v1/credentials')
+      const ims = credentials.find((c: { id: string }) => c.id === 'adobe-ims')
+      due.push(Date.parse(ims.next_refresh_at))
+    }
+    // Due at the same place of the spread; only the replicas' jitter (at most 6 s here) apart.
+    expect(Math.abs((due[0] ?? 0) - (due[1] ?? 0))).toBeLessThanOrEqual(6_000)
+    expect(sim.mints(IMS_CLIENT_ID)).toBe(1)
+  })
 })
