@@ -3,21 +3,13 @@ import type { ConnectionOptions } from 'node:tls'
 import calculateSlot from 'cluster-key-slot'
 import { Cluster, type RedisOptions } from 'ioredis'
 import { type Clock, type FleetClock, systemClock } from '../core/clock.js'
+import type { Logger } from '../core/logger.js'
 import type { StoreState, StoreStatus, TokenStore } from '../core/store.js'
 import type { Generation, Token } from '../core/token.js'
 import { createKeyring, type Keyring, recordAuthKey } from './crypto.js'
 import { holdLease, releaseWhenAnswered } from './lease.js'
 import { checkStoredToken, decodeBrake, encodeBrake } from './records.js'
 import { createRedisClient, type RedisClient, type RedisEndpoints } from './redis-connection.js'
-
-type LogFn = (objOrMsg: object | string, msg?: string) => void
-/** The subset of a pino logger the store uses. */
-export interface StoreLog {
-  debug: LogFn
-  info: LogFn
-  warn: LogFn
-  error: LogFn
-}
 
 export interface RedisStoreOptions {
   /** A single Redis by URL; or `endpoints` for Sentinel and Cluster (then `describe` names it in logs). */
@@ -30,7 +22,7 @@ export interface RedisStoreOptions {
   encryptionKey?: Buffer
   /** Keys that still open values but never seal them (a rolling key rotation); only with encryptionKey. */
   oldEncryptionKeys?: readonly Buffer[]
-  log: StoreLog
+  log: Logger
   /** Bound on one command, so no caller waits on a dead Redis. */
   commandTimeoutMs?: number
   connectTimeoutMs?: number

@@ -1,22 +1,22 @@
-import type { StoreLog } from '../../src/store/redis.js'
+import type { Logger } from '../../src/core/logger.js'
 
 export interface LogLine {
-  level: 'debug' | 'info' | 'warn' | 'error'
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error'
   obj: object | undefined
   msg: string | undefined
 }
 
 /** A pino-like logger that keeps every line, so a test can check what was (and was not) logged. */
-export function captureLog(): StoreLog & { lines: LogLine[]; text(): string } {
+export function captureLog(): Logger & { lines: LogLine[]; text(): string } {
   const lines: LogLine[] = []
   const at =
     (level: LogLine['level']) =>
-    (objOrMsg: object | string, msg?: string): void => {
-      if (typeof objOrMsg === 'string') lines.push({ level, obj: undefined, msg: objOrMsg })
-      else lines.push({ level, obj: objOrMsg, msg })
+    (obj: object, msg?: string): void => {
+      lines.push({ level, obj, msg })
     }
   return {
     lines,
+    trace: at('trace'),
     debug: at('debug'),
     info: at('info'),
     warn: at('warn'),

@@ -15,6 +15,7 @@ import {
   SECRETS,
   startSimulator,
 } from '../helpers/broker.js'
+import { captureLog } from '../helpers/capture-log.js'
 import { deleteKeys, escapeGlob, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
 import { eventually } from '../store/contract.js'
 
@@ -124,18 +125,12 @@ describe('the stored format across releases', () => {
   })
   afterEach(() => deleteKeys(redisUrl, prefix))
 
-  const logLines: string[] = []
-  const log = {
-    debug() {},
-    info() {},
-    warn: (o: object | string, m?: string) => void logLines.push(`${JSON.stringify(o)} ${m ?? ''}`),
-    error() {},
-  }
   const legacyRecord = (expiresAt: number, mintedAt: number) =>
     JSON.stringify({ accessToken: 'legacy-token', tokenType: 'bearer', expiresAt, mintedAt })
 
   // Under the key name of releases before hash tags (prefix + "token:" + id): read as a fallback.
   it("reads a value in today's format (no key id, no generation), sealed or plain", async () => {
+    const log = captureLog()
     const redis = redisClient(redisUrl)
     const mintedAt = Date.now() - 1000
     const expiresAt = Date.now() + 3_600_000
@@ -180,6 +175,7 @@ describe('the stored format across releases', () => {
   })
 
   it('a value no configured key opens is absent, logged once without content', async () => {
+    const log = captureLog()
     const writer = createRedisStore({
       url: redisUrl,
       keyPrefix: prefix,
@@ -202,12 +198,13 @@ describe('the stored format across releases', () => {
         expiresAt: now + 60_000,
         mintedAt: now,
       })
-      logLines.length = 0
+      log.lines.length = 0
       expect(await reader.get('x')).toBeUndefined()
       expect(await reader.get('x')).toBeUndefined()
-      expect(logLines).toHaveLength(1)
-      expect(logLines[0]).toContain('treated as absent')
-      expect(logLines[0]).not.toContain('CANARY')
+      const warns = log.lines.filter((l) => l.level === 'warn')
+      expect(warns).toHaveLength(1)
+      expect(warns[0]?.msg).toContain('treated as absent')
+      expect(log.text()).not.toContain('CANARY')
     } finally {
       await writer.close()
       await reader.close()
