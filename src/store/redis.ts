@@ -5,10 +5,10 @@ import { Cluster, type RedisOptions } from 'ioredis'
 import { type Clock, type FleetClock, systemClock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
 import type { StoreState, StoreStatus, TokenStore } from '../core/store.js'
-import type { Generation, Token } from '../core/token.js'
+import type { Token } from '../core/token.js'
 import { createKeyring, type Keyring, recordAuthKey } from './crypto.js'
 import { holdLease, releaseWhenAnswered } from './lease.js'
-import { checkStoredToken, decodeBrake, encodeBrake } from './records.js'
+import { decodeBrake, encodeBrake, readTokenRecord, tokenRecordJson } from './records.js'
 import { createRedisClient, type RedisClient, type RedisEndpoints } from './redis-connection.js'
 
 export interface RedisStoreOptions {
@@ -290,35 +290,11 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   }
 
   const decode = (id: string, key: string, h: Record<string, string>): Token | undefined => {
-    const { m, v } = h
-    if (m === undefined && v === undefined) return undefined // no such key: nothing stored
-    if (m === undefined || v === undefined) return unreadable(id, m, 'missing fields')
-    let json: string
-    if (keyring) {
-      try {
-        const opened = keyring.open(v, key, h.k)
-        json = opened.plaintext
-        if (!opened.current) reseal(id, key, m, v, json)
-      } catch {
-        return unreadable(id, m, 'does not decrypt (tampered, moved, or no configured key)')
-      }
-    } else json = v
-    let p: unknown
-    try {
-      p = JSON.parse(json)
-    } catch {
-      return unreadable(id, m, keyring ? 'not JSON' : 'not JSON (encrypted while no key is set?)')
-    }
-    const checked = checkStoredToken(p, clock.now())
-    if (checked.fault !== undefined) return unreadable(id, m, checked.fault)
-    const generation = (p as { generation?: unknown }).generation
-    if (generation !== undefined && !isGeneration(generation)) return unreadable(id, m, 'bad shape')
-    const token: Token = { ...checked.token, ...(isGeneration(generation) ? { generation } : {}) }
-    // The fence field must match the payload, or the fence could be bypassed by a crafted value.
-    if (Number(m) !== token.mintedAt) return unreadable(id, m, 'fence field does not match')
-    if (token.expiresAt <= clock.now()) return undefined // normal near expiry; Redis drops it shortly
-    badLogged.delete(id)
-    return token
+    const read = readTokenRecord(h, key, keyring, clock.now())
+    if (read.reseal !== undefined) reseal(id, key, h.m ?? '', h.v ?? '', read.reseal)
+    if (read.fault !== undefined) return unreadable(id, h.m, read.fault)
+    if (read.token) badLogged.delete(id)
+    return read.token
   }
 
   /** A value an old key opened: sealed again with the current key, unless it changed meanwhile. */
@@ -447,14 +423,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         throw new TypeError('token times must be finite numbers')
       }
       const key = tokenKey(id)
-      const plain = JSON.stringify({
-        accessToken: token.accessToken,
-        tokenType: token.tokenType,
-        mageId: token.mageId,
-        expiresAt: token.expiresAt,
-        mintedAt: token.mintedAt,
-        generation: token.generation,
-      })
+      const plain = tokenRecordJson(token)
       const value = keyring ? keyring.seal(plain, key) : plain
       const expiry = String(Math.ceil(token.expiresAt))
       const startedAt = String(token.generation?.startedAt ?? token.mintedAt)
@@ -555,16 +524,4 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     },
   }
   return store
-}
-
-function isGeneration(g: unknown): g is Generation {
-  if (typeof g !== 'object' || g === null) return false
-  const { settings, since, startedAt } = g as Record<string, unknown>
-  return (
-    typeof settings === 'string' &&
-    typeof since === 'number' &&
-    Number.isFinite(since) &&
-    typeof startedAt === 'number' &&
-    Number.isFinite(startedAt)
-  )
 }
