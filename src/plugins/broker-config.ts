@@ -1,11 +1,10 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { loadBrokerConfig } from '../config/broker-file.js'
-import { ConfigError } from '../config/errors.js'
+import { type EncryptionKeys, encryptionKeys } from '../config/encryption-keys.js'
 import { type AddressCheck, parseAllowedCidrs, parseTrustProxy } from '../config/network.js'
 import type { EnvSource } from '../config/secrets.js'
 import type { BrokerConfig } from '../core/credential.js'
-import { parseEncryptionKey, parseOldKeys } from '../store/crypto.js'
 
 export interface BrokerState {
   /** The credentials and clients in force; replaced whole on reload. */
@@ -14,6 +13,8 @@ export interface BrokerState {
   allowed: AddressCheck
   /** TRUST_PROXY names a proxy in front: the caller's address is known per request, not at connect. */
   behindProxy: boolean
+  /** TOKEN_ENCRYPTION_KEY and TOKEN_ENCRYPTION_OLD_KEYS, decoded; undefined when no key is set. */
+  encryption: EncryptionKeys | undefined
 }
 
 declare module 'fastify' {
@@ -31,28 +32,11 @@ export function logConfigWarnings(log: FastifyBaseLogger, config: BrokerConfig):
   for (const { field, client, message } of config.warnings) log.warn({ client, field }, message)
 }
 
-/** Loads BROKER_CONFIG and ALLOWED_CIDRS: the settings that need more than the env schema. */
+/** Loads BROKER_CONFIG, ALLOWED_CIDRS and the encryption keys: the settings that need more than the env schema. */
 async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions) {
   const { config: env } = fastify
-  if (env.TOKEN_ENCRYPTION_KEY !== undefined) {
-    // Checked even without Redis: a bad key is a bad configuration, whichever store is in use.
-    try {
-      parseEncryptionKey(env.TOKEN_ENCRYPTION_KEY)
-    } catch (err) {
-      throw new ConfigError(`TOKEN_ENCRYPTION_KEY ${(err as Error).message}`)
-    }
-  }
-  if (env.TOKEN_ENCRYPTION_OLD_KEYS !== undefined) {
-    // Old keys only open values: without a current key to seal with, they have nothing to do.
-    if (env.TOKEN_ENCRYPTION_KEY === undefined) {
-      throw new ConfigError('TOKEN_ENCRYPTION_OLD_KEYS needs TOKEN_ENCRYPTION_KEY (the key that seals)')
-    }
-    try {
-      parseOldKeys(env.TOKEN_ENCRYPTION_OLD_KEYS)
-    } catch (err) {
-      throw new ConfigError(`TOKEN_ENCRYPTION_OLD_KEYS ${(err as Error).message}`)
-    }
-  }
+  // Checked even without Redis: a bad key is a bad configuration, whichever store is in use.
+  const encryption = encryptionKeys(env)
   const allowed = parseAllowedCidrs(env.ALLOWED_CIDRS)
   // server.ts reads TRUST_PROXY before Fastify exists; refuse a bad value here too, for every embedder.
   const behindProxy = parseTrustProxy(env.TRUST_PROXY) !== false
@@ -62,7 +46,7 @@ async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions)
     allowInsecureUpstream: env.ALLOW_INSECURE_UPSTREAM,
   })
   logConfigWarnings(fastify.log.child({ component: 'config' }), config)
-  fastify.decorate('broker', { config, allowed, behindProxy })
+  fastify.decorate('broker', { config, allowed, behindProxy, encryption })
 }
 
 export default fp(brokerConfig, { name: 'broker-config', dependencies: ['@fastify/env'] })

@@ -4,7 +4,6 @@ import type { Env } from '../config/env.js'
 import { describeTarget, redisTarget } from '../config/redis-mode.js'
 import { type Clock, createFleetClock, systemClock } from '../core/clock.js'
 import type { TokenStore } from '../core/store.js'
-import { parseEncryptionKey, parseOldKeys } from '../store/crypto.js'
 import { createMemoryStore } from '../store/memory.js'
 
 declare module 'fastify' {
@@ -30,13 +29,8 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
     store = createMemoryStore({ clock: opts.clock })
     fastify.decorate('fleetClock', opts.clock ?? systemClock)
   } else {
-    let encryptionKey: Buffer | undefined
-    if (config.TOKEN_ENCRYPTION_KEY) {
-      // Already validated with the rest of the configuration (broker-config).
-      encryptionKey = parseEncryptionKey(config.TOKEN_ENCRYPTION_KEY)
-    } else {
-      log.warn('TOKEN_ENCRYPTION_KEY is not set: tokens are stored in Redis in plain text')
-    }
+    const encryption = fastify.broker.encryption
+    if (!encryption) log.warn('TOKEN_ENCRYPTION_KEY is not set: tokens are stored in Redis in plain text')
     const fleetClock = createFleetClock(opts.clock ?? systemClock)
     // Loaded only when used: ioredis is a good share of an in-memory broker's footprint otherwise.
     const { createRedisStore } = await import('../store/redis.js')
@@ -45,14 +39,15 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
       endpoints: target,
       describe: where,
       keyPrefix: config.REDIS_KEY_PREFIX,
-      encryptionKey,
-      oldEncryptionKeys: config.TOKEN_ENCRYPTION_OLD_KEYS
-        ? parseOldKeys(config.TOKEN_ENCRYPTION_OLD_KEYS)
-        : [],
+      encryptionKey: encryption?.current,
+      oldEncryptionKeys: encryption?.old,
       log,
       fleetClock,
     })
-    log.info({ redis: where, mode: target.mode, encrypted: !!encryptionKey }, 'using redis token store')
+    log.info(
+      { redis: where, mode: target.mode, encrypted: encryption !== undefined },
+      'using redis token store',
+    )
     // Bounded and never throws: a Redis that is down must not stop start-up (promise 7), but
     // waiting briefly lets the warm-up take tokens already in Redis (promise 5).
     // Sentinel and Cluster take more steps to connect (ask the sentinels, map the slots): more time.
@@ -67,5 +62,5 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
 export default fp(storePlugin, {
   fastify: '5.x',
   name: 'token-store',
-  dependencies: ['@fastify/env'],
+  dependencies: ['@fastify/env', 'broker-config'],
 })

@@ -88,33 +88,6 @@ export function createKeyring(current: Buffer, old: readonly Buffer[] = []): Key
   }
 }
 
-/** Decodes TOKEN_ENCRYPTION_OLD_KEYS (comma-separated); messages name a position, never a value. */
-export function parseOldKeys(list: string): Buffer[] {
-  return list
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((s, i) => {
-      try {
-        return parseEncryptionKey(s)
-      } catch (err) {
-        throw new Error(`key ${i + 1}: ${(err as Error).message}`)
-      }
-    })
-}
-
-/** Decodes TOKEN_ENCRYPTION_KEY. The message never contains the value (it is a secret). */
-export function parseEncryptionKey(b64: string): Buffer {
-  const s = b64.trim()
-  // Buffer.from ignores junk characters, so check the alphabet and round-trip explicitly.
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) throw new Error('must be the base64 encoding of exactly 32 bytes')
-  const key = Buffer.from(s, 'base64')
-  if (key.length !== 32 || key.toString('base64') !== s) {
-    throw new Error('must be the base64 encoding of exactly 32 bytes')
-  }
-  return key
-}
-
 /**
  * The key that authenticates the store's plain records (the failure brake), derived from the
  * encryption key so that one secret does both jobs without reusing the same bytes for two

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { afterEach, beforeEach, describe, expect, inject, it, onTestFinished } from 'vitest'
+import { parseEncryptionKey } from '../../src/config/encryption-keys.js'
 import type { Token } from '../../src/core/token.js'
 import type { Simulator } from '../../src/simulator/server.js'
-import { createCipher, parseEncryptionKey } from '../../src/store/crypto.js'
+import { createCipher } from '../../src/store/crypto.js'
 import { createRedisStore } from '../../src/store/redis.js'
 import { freePort, sleep } from '../../tools/process.js'
 import {

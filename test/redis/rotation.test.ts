@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
+import { parseEncryptionKey } from '../../src/config/encryption-keys.js'
 import { createSimulator, type Simulator } from '../../src/simulator/server.js'
-import { createCipher, createKeyring, keyIdOf, parseEncryptionKey } from '../../src/store/crypto.js'
+import { createCipher, createKeyring, keyIdOf } from '../../src/store/crypto.js'
 import { createRedisStore } from '../../src/store/redis.js'
 import {
   auth,

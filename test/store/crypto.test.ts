@@ -1,12 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import {
-  createCipher,
-  createKeyring,
-  keyIdOf,
-  parseEncryptionKey,
-  parseOldKeys,
-} from '../../src/store/crypto.js'
+import { createCipher, createKeyring, keyIdOf } from '../../src/store/crypto.js'
 
 describe('AES-256-GCM cipher', () => {
   const key = randomBytes(32)
@@ -47,30 +41,6 @@ describe('AES-256-GCM cipher', () => {
   })
 })
 
-describe('parseEncryptionKey', () => {
-  it('accepts base64 of exactly 32 bytes', () => {
-    const key = randomBytes(32)
-    expect(parseEncryptionKey(key.toString('base64')).equals(key)).toBe(true)
-    expect(parseEncryptionKey(`${key.toString('base64')}\n`).equals(key)).toBe(true)
-  })
-
-  it.each([
-    ['31 bytes', randomBytes(31).toString('base64')],
-    ['33 bytes', randomBytes(33).toString('base64')],
-    ['not base64', 'not a key at all, but 44 characters long!!!'],
-    ['empty', ''],
-    ['base64url', Buffer.alloc(32, 0xfb).toString('base64url')],
-  ])('refuses %s, without echoing the value', (_what, value) => {
-    let message = ''
-    try {
-      parseEncryptionKey(value)
-    } catch (err) {
-      message = (err as Error).message
-    }
-    expect(message).toBe('must be the base64 encoding of exactly 32 bytes')
-  })
-})
-
 describe('keyring (rolling key rotation)', () => {
   const current = Buffer.alloc(32, 0x22)
   const old = Buffer.alloc(32, 0x11)
@@ -97,19 +67,5 @@ describe('keyring (rolling key rotation)', () => {
     expect(keyIdOf(current)).toMatch(/^[A-Za-z0-9_-]{8}$/)
     expect(keyIdOf(current)).toBe(keyIdOf(Buffer.from(current)))
     expect(keyIdOf(current)).not.toBe(keyIdOf(old))
-  })
-
-  it('TOKEN_ENCRYPTION_OLD_KEYS: comma-separated, each checked, errors name a position and never a value', () => {
-    const b64 = (k: Buffer) => k.toString('base64')
-    expect(parseOldKeys(` ${b64(old)} ,${b64(other)}`).map(keyIdOf)).toEqual([keyIdOf(old), keyIdOf(other)])
-    const bad = 'short-CANARY-key'
-    let message = ''
-    try {
-      parseOldKeys(`${b64(old)},${bad}`)
-    } catch (err) {
-      message = (err as Error).message
-    }
-    expect(message).toBe('key 2: must be the base64 encoding of exactly 32 bytes')
-    expect(message).not.toContain('CANARY')
   })
 })
