@@ -18,8 +18,6 @@ import type { Token } from './token.js'
  */
 export interface Lock {
   release(): Promise<void>
-  /** False once a renewal found the lock gone or someone else's (the holder carries on; the fence guards the write). */
-  readonly held: boolean
 }
 
 /** Forced mints of one credential counted in a fleet-wide window. */

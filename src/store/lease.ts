@@ -24,7 +24,6 @@ export interface LeaseOptions {
  * its mint takes.
  */
 export function holdLease(o: LeaseOptions): Lock {
-  let held = true
   let released = false
   let cancel: (() => void) | undefined
   const every = Math.max(1, Math.floor(o.ttlMs / 3))
@@ -34,7 +33,6 @@ export function holdLease(o: LeaseOptions): Lock {
     if (released || o.signal?.aborted) return
     try {
       if (!(await o.renew())) {
-        held = false
         o.log.warn(
           { credential: o.id },
           'fleet lock lost while minting; the write fence still guards the store',
@@ -50,9 +48,6 @@ export function holdLease(o: LeaseOptions): Lock {
   cancel = o.clock.schedule(tick, every)
 
   return {
-    get held() {
-      return held && !released
-    },
     // Never rejects: when the store is unreachable the lock simply ends with its TTL.
     async release() {
       if (released) return
