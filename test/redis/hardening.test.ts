@@ -5,7 +5,6 @@ import { parseEncryptionKey } from '../../src/config/encryption-keys.js'
 import type { Token } from '../../src/core/token.js'
 import type { Simulator } from '../../src/simulator/server.js'
 import { createCipher } from '../../src/store/crypto.js'
-import { createRedisStore } from '../../src/store/redis.js'
 import { freePort, sleep } from '../../tools/process.js'
 import {
   auth,
@@ -17,8 +16,8 @@ import {
   startSimulator,
   writeConfig,
 } from '../helpers/broker.js'
-import { captureLog } from '../helpers/capture-log.js'
 import { deleteKeys, redisClient, uniquePrefix } from '../helpers/redis-keys.js'
+import { redisStore } from '../helpers/redis-store.js'
 import { startServer } from '../helpers/server-process.js'
 import { eventually } from '../store/contract.js'
 
@@ -155,16 +154,8 @@ describe('records read back from Redis are checked like an upstream answer (defe
 })
 
 describe('the fleet lock is a short lease renewed by its live holder (defect 7)', () => {
-  const store = (commandTimeoutMs?: number) => {
-    const s = createRedisStore({
-      url: redisUrl,
-      keyPrefix: prefix,
-      log: captureLog(),
-      ...(commandTimeoutMs ? { commandTimeoutMs } : {}),
-    })
-    onTestFinished(() => s.close())
-    return s
-  }
+  const store = (commandTimeoutMs?: number) =>
+    redisStore({ keyPrefix: prefix, ...(commandTimeoutMs ? { commandTimeoutMs } : {}) })
 
   it('a live holder keeps it past its TTL; its lock never lives longer than the TTL ahead', async () => {
     const s = store()

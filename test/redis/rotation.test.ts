@@ -6,7 +6,6 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
 import { parseEncryptionKey } from '../../src/config/encryption-keys.js'
 import { createSimulator, type Simulator } from '../../src/simulator/server.js'
 import { createCipher, createKeyring, keyIdOf } from '../../src/store/crypto.js'
-import { createRedisStore } from '../../src/store/redis.js'
 import {
   auth,
   brokerDocument,
@@ -18,6 +17,7 @@ import {
 } from '../helpers/broker.js'
 import { captureLog } from '../helpers/capture-log.js'
 import { deleteKeys, escapeGlob, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
+import { redisStore } from '../helpers/redis-store.js'
 import { eventually } from '../store/contract.js'
 
 const redisUrl = inject('redisUrl')
@@ -142,14 +142,13 @@ describe('the stored format across releases', () => {
       v: createCipher(parseEncryptionKey(OLD_KEY)).seal(legacyRecord(expiresAt, mintedAt), sealedKey),
     })
     await redis.hset(plainKey, { m: String(mintedAt), v: legacyRecord(expiresAt, mintedAt) })
-    const store = createRedisStore({
-      url: redisUrl,
+    const store = redisStore({
       keyPrefix: prefix,
       encryptionKey: parseEncryptionKey(NEW_KEY),
       oldEncryptionKeys: [parseEncryptionKey(OLD_KEY)],
       log,
     })
-    const plainStore = createRedisStore({ url: redisUrl, keyPrefix: prefix, log })
+    const plainStore = redisStore({ keyPrefix: prefix, log })
     try {
       await store.connect()
       await plainStore.connect()
@@ -169,47 +168,30 @@ describe('the stored format across releases', () => {
       const next = { accessToken: 'next', tokenType: 'bearer', expiresAt, mintedAt: mintedAt + 1 }
       expect(await store.put('sealed', next)).toBe(true)
     } finally {
-      await store.close()
-      await plainStore.close()
       await redis.quit()
     }
   })
 
   it('a value no configured key opens is absent, logged once without content', async () => {
     const log = captureLog()
-    const writer = createRedisStore({
-      url: redisUrl,
-      keyPrefix: prefix,
-      encryptionKey: parseEncryptionKey(OLD_KEY),
-      log,
+    const writer = redisStore({ keyPrefix: prefix, encryptionKey: parseEncryptionKey(OLD_KEY), log })
+    const reader = redisStore({ keyPrefix: prefix, encryptionKey: parseEncryptionKey(NEW_KEY), log })
+    await writer.connect()
+    await reader.connect()
+    const now = Date.now()
+    await writer.put('x', {
+      accessToken: 'sealed-CANARY',
+      tokenType: 'bearer',
+      expiresAt: now + 60_000,
+      mintedAt: now,
     })
-    const reader = createRedisStore({
-      url: redisUrl,
-      keyPrefix: prefix,
-      encryptionKey: parseEncryptionKey(NEW_KEY),
-      log,
-    })
-    try {
-      await writer.connect()
-      await reader.connect()
-      const now = Date.now()
-      await writer.put('x', {
-        accessToken: 'sealed-CANARY',
-        tokenType: 'bearer',
-        expiresAt: now + 60_000,
-        mintedAt: now,
-      })
-      log.lines.length = 0
-      expect(await reader.get('x')).toBeUndefined()
-      expect(await reader.get('x')).toBeUndefined()
-      const warns = log.lines.filter((l) => l.level === 'warn')
-      expect(warns).toHaveLength(1)
-      expect(warns[0]?.msg).toContain('treated as absent')
-      expect(log.text()).not.toContain('CANARY')
-    } finally {
-      await writer.close()
-      await reader.close()
-    }
+    log.lines.length = 0
+    expect(await reader.get('x')).toBeUndefined()
+    expect(await reader.get('x')).toBeUndefined()
+    const warns = log.lines.filter((l) => l.level === 'warn')
+    expect(warns).toHaveLength(1)
+    expect(warns[0]?.msg).toContain('treated as absent')
+    expect(log.text()).not.toContain('CANARY')
   })
 })
 

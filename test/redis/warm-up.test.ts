@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, inject, it, onTestFinished } from 'vitest'
 import type { Simulator } from '../../src/simulator/server.js'
-import { createRedisStore } from '../../src/store/redis.js'
 import { auth, buildBroker, IMS_CLIENT_ID, SECRETS, startSimulator } from '../helpers/broker.js'
-import { captureLog } from '../helpers/capture-log.js'
 import { deleteKeys, uniquePrefix } from '../helpers/redis-keys.js'
 import { startRedisProxy } from '../helpers/redis-proxy.js'
+import { redisStore } from '../helpers/redis-store.js'
 import { makeToken } from '../store/contract.js'
 
 const redisUrl = inject('redisUrl')
@@ -35,12 +34,7 @@ describe('warm-up with many stored tokens', () => {
       ]),
     )
     // What a fleet stored before this replica (re)started.
-    const writer = createRedisStore({
-      url: redisUrl,
-      keyPrefix: prefix,
-      encryptionKey: Buffer.from(KEY, 'base64'),
-      log: captureLog(),
-    })
+    const writer = redisStore({ keyPrefix: prefix, encryptionKey: Buffer.from(KEY, 'base64') })
     await writer.connect()
     const stored = new Map(ids.map((id) => [id, makeToken({ expiresAt: Date.now() + 3_600_000 })]))
     await Promise.all([...stored].map(([id, t]) => writer.put(id, t)))

@@ -1,10 +1,10 @@
 import calculateSlot from 'cluster-key-slot'
 import { Cluster } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { createRedisStore, credentialKey, type RedisTokenStore } from '../../src/store/redis.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { credentialKey, type RedisTokenStore } from '../../src/store/redis.js'
 import { type RedisCluster, startCluster } from '../../tools/redis-topology.js'
-import { captureLog } from '../helpers/capture-log.js'
 import { uniquePrefix } from '../helpers/redis-keys.js'
+import { redisStore } from '../helpers/redis-store.js'
 import { eventually, makeToken, newId, storeContract } from './contract.js'
 
 /** The store on a Redis Cluster of three masters, started once for this file. */
@@ -17,16 +17,12 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-const make = (keyPrefix = uniquePrefix()): RedisTokenStore => {
-  const s = createRedisStore({
+const make = (keyPrefix = uniquePrefix()): RedisTokenStore =>
+  redisStore({
     endpoints: { mode: 'cluster', nodes: cluster.nodes, tls: false },
     describe: 'cluster',
     keyPrefix,
-    log: captureLog(),
   })
-  onTestFinished(() => s.close())
-  return s
-}
 
 storeContract('redis cluster', async () => {
   const s = make()

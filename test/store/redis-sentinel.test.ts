@@ -1,9 +1,9 @@
 import calculateSlot from 'cluster-key-slot'
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { createRedisStore, type RedisTokenStore } from '../../src/store/redis.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { RedisTokenStore } from '../../src/store/redis.js'
 import { type SentinelGroup, startSentinelGroup } from '../../tools/redis-topology.js'
-import { captureLog } from '../helpers/capture-log.js'
 import { uniquePrefix } from '../helpers/redis-keys.js'
+import { redisStore } from '../helpers/redis-store.js'
 import { eventually, makeToken, newId, storeContract } from './contract.js'
 
 /** The store behind Sentinel: a master, a replica and three sentinels, started once for this file. */
@@ -16,16 +16,12 @@ afterAll(async () => {
   await group?.stop()
 })
 
-const make = (keyPrefix = uniquePrefix()): RedisTokenStore => {
-  const s = createRedisStore({
+const make = (keyPrefix = uniquePrefix()): RedisTokenStore =>
+  redisStore({
     endpoints: { mode: 'sentinel', sentinels: group.sentinels, master: group.master, tls: false },
     describe: 'sentinel',
     keyPrefix,
-    log: captureLog(),
   })
-  onTestFinished(() => s.close())
-  return s
-}
 
 storeContract('redis behind sentinel', async () => {
   const s = make()

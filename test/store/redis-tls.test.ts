@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { createRedisStore, type RedisTokenStore } from '../../src/store/redis.js'
+import type { RedisTokenStore } from '../../src/store/redis.js'
 import { startTlsRedis, type TlsRedis } from '../../tools/redis-topology.js'
 import { captureLog } from '../helpers/capture-log.js'
-import { uniquePrefix } from '../helpers/redis-keys.js'
+import { redisStore } from '../helpers/redis-store.js'
 import { storeContract } from './contract.js'
 
 /** The store on a TLS-only Redis with an ACL user (the default user off), started once for this file. */
@@ -16,11 +16,8 @@ afterAll(async () => {
   await server?.stop()
 })
 
-const make = (url = server.url, log = captureLog()): RedisTokenStore => {
-  const s = createRedisStore({ url, keyPrefix: uniquePrefix(), log, tls: { ca: server.ca } })
-  onTestFinished(() => s.close())
-  return s
-}
+const make = (url = server.url, log = captureLog()): RedisTokenStore =>
+  redisStore({ url, log, tls: { ca: server.ca } })
 
 storeContract('redis over TLS with an ACL user', async () => {
   const s = make()

@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
-import {
-  createRedisStore,
-  type RedisStoreOptions,
-  type RedisTokenStore,
-  redactUrl,
-} from '../../src/store/redis.js'
+import { type RedisStoreOptions, type RedisTokenStore, redactUrl } from '../../src/store/redis.js'
 import { captureLog } from '../helpers/capture-log.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 import { deleteKeys, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
 import { startRedisProxy } from '../helpers/redis-proxy.js'
+import { redisStore } from '../helpers/redis-store.js'
 import { eventually, makeToken, newId, storeContract } from './contract.js'
 
 const redisUrl = inject('redisUrl')
@@ -18,12 +14,9 @@ let admin: Redis
 
 const make = (opts: Partial<RedisStoreOptions> = {}): RedisTokenStore => {
   const keyPrefix = opts.keyPrefix ?? uniquePrefix()
-  const s = createRedisStore({ url: redisUrl, log: captureLog(), ...opts, keyPrefix })
-  onTestFinished(async () => {
-    await s.close()
-    await deleteKeys(redisUrl, keyPrefix)
-  })
-  return s
+  // Registered before the store's close, so it runs after it.
+  onTestFinished(() => deleteKeys(redisUrl, keyPrefix))
+  return redisStore({ ...opts, keyPrefix })
 }
 const proxy = async () => {
   const p = await startRedisProxy(redisUrl)
