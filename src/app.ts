@@ -95,7 +95,7 @@ async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(brokerConfig, { env })
   await fastify.register(tlsPlugin, { env })
   await fastify.register(dispatcherPlugin, { dispatcher: opts.dispatcher, upstreamCa: opts.upstreamCa })
-  await fastify.register(storePlugin, { clock: opts.clock })
+  await fastify.register(storePlugin, { clock: opts.clock, random: opts.random })
   await fastify.register(metricsPlugin)
   // Before the token manager (it traces mints) and the routes (its request hook comes first).
   await fastify.register(tracingPlugin)

@@ -16,6 +16,8 @@ declare module 'fastify' {
 
 export interface StorePluginOptions {
   clock?: Clock
+  /** In [0, 1): jitter (Math.random unless a test fixes it). */
+  random?: () => number
 }
 
 /** Decorates `fastify.store`: Redis when a Redis mode is set, else an in-memory store (one replica). */
@@ -43,6 +45,7 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
       oldEncryptionKeys: encryption?.old,
       log,
       fleetClock,
+      random: opts.random ?? Math.random,
     })
     log.info(
       { redis: where, mode: target.mode, encrypted: encryption !== undefined },

@@ -26,13 +26,18 @@ export interface RedisStoreOptions {
   /** Bound on one command, so no caller waits on a dead Redis. */
   commandTimeoutMs?: number
   connectTimeoutMs?: number
-  /** Judges expiry of tokens and brakes read back; the system clock unless a test drives time. */
+  /**
+   * Judges expiry of tokens and brakes read back, and times the store's own waits; when absent, the
+   * fleet clock if one is given, else the system clock.
+   */
   clock?: Clock
   /** Set to Redis `TIME` (at connect and every `clockSyncMs`): the fleet's one clock. */
   fleetClock?: FleetClock
   clockSyncMs?: number
   /** TLS settings beyond Node's defaults (a test's own CA). */
   tls?: ConnectionOptions
+  /** In [0, 1): the jitter of reconnect delays. */
+  random: () => number
 }
 
 /**
@@ -141,9 +146,9 @@ export function redactUrl(url: string): string {
 }
 
 /** Reconnect delay: exponential from 50 ms, capped at 2 s, with jitter so replicas don't stampede. */
-const retryDelay = (attempt: number): number => {
+const retryDelay = (attempt: number, random: () => number): number => {
   const base = Math.min(2000, 50 * 2 ** Math.min(attempt, 10))
-  return Math.round(base / 2 + Math.random() * (base / 2))
+  return Math.round(base / 2 + random() * (base / 2))
 }
 
 export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
@@ -177,7 +182,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     // (a replayed SET NX could take a lock nobody knows about).
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    retryStrategy: retryDelay,
+    retryStrategy: (attempt) => retryDelay(attempt, opts.random),
   }
   const redis: RedisClient = createRedisClient(endpoints, options, opts.tls)
   redis.defineCommand('tbPut', { numberOfKeys: 1, lua: PUT_LUA })
@@ -397,12 +402,11 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
           finish()
         }
         const finish = () => {
-          clearTimeout(timer)
+          cancel()
           readyWaiters.delete(done)
           resolve()
         }
-        const timer = setTimeout(done, timeoutMs)
-        timer.unref()
+        const cancel = clock.schedule(done, timeoutMs)
         readyWaiters.add(done)
       })
     },
@@ -509,14 +513,14 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       stopSync?.()
       // QUIT lets Redis finish cleanly; bounded, then a hard disconnect (also stops reconnecting).
       const quit = async (c: RedisClient) => {
-        let timer: NodeJS.Timeout | undefined
+        let cancel = () => {}
         await Promise.race([
           c.quit().catch(() => undefined),
-          new Promise((r) => {
-            timer = setTimeout(r, 1000)
+          new Promise<void>((r) => {
+            cancel = clock.schedule(r, 1000)
           }),
         ])
-        clearTimeout(timer)
+        cancel()
         c.disconnect()
       }
       await Promise.all([quit(redis), quit(sub)])

@@ -12,6 +12,7 @@ export function redisStore(opts: Partial<RedisStoreOptions> = {}): RedisTokenSto
     ...(opts.endpoints ? {} : { url: inject('redisUrl') }),
     keyPrefix: uniquePrefix(),
     log: captureLog(),
+    random: Math.random,
     ...opts,
   })
   onTestFinished(() => s.close())

@@ -451,4 +451,20 @@ describe('redis store: the injected clock', () => {
     expect(await admin.exists(`${keyPrefix}{${id}}:token`)).toBe(1)
     expect(await s.get(id)).toBeUndefined()
   })
+
+  it('waits for a Redis that is down on that clock too: connect() gives up when it says so', async () => {
+    const p = await proxy()
+    await p.stop()
+    const clock = createManualClock(Date.now())
+    const s = make({ url: p.url, clock })
+    let settled = false
+    const connecting = s.connect(60_000).then(() => {
+      settled = true
+    })
+    await clock.advance(59_999)
+    expect(settled).toBe(false)
+    await clock.advance(1)
+    await connecting
+    expect(s.status().state).toBe('down')
+  })
 })
