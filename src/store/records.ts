@@ -168,6 +168,10 @@ export function decodeBrake(
   return { kind, until: Math.min(at, now + MAX_BRAKE_MS) }
 }
 
+/** Of two brakes, the one in force longer: the fleet rests until both have ended. */
+export const laterBrake = (a: Brake | undefined, b: Brake | undefined): Brake | undefined =>
+  !a || (b && b.until > a.until) ? b : a
+
 const tag = (authKey: Buffer, redisKey: string, body: string): string =>
   createHmac('sha256', authKey).update(`${redisKey}\n${body}`).digest('hex').slice(0, TAG_HEX)
 

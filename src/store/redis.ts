@@ -8,7 +8,7 @@ import type { StoreState, StoreStatus, TokenStore } from '../core/store.js'
 import type { Token } from '../core/token.js'
 import { createKeyring, type Keyring, recordAuthKey } from './crypto.js'
 import { holdLease, releaseWhenAnswered } from './lease.js'
-import { decodeBrake, encodeBrake, readTokenRecord, tokenRecordJson } from './records.js'
+import { decodeBrake, encodeBrake, laterBrake, readTokenRecord, tokenRecordJson } from './records.js'
 import { createRedisClient, type RedisClient, type RedisEndpoints } from './redis-connection.js'
 
 export interface RedisStoreOptions {
@@ -50,8 +50,11 @@ export const credentialKey = (
   id: string,
 ): string => `${prefix}{${id}}:${kind}`
 
-/** The token key of releases before hash tags: still read (single Redis) until those tokens expire. */
-const legacyTokenKey = (prefix: string, id: string): string => `${prefix}token:${id}`
+/**
+ * The token and brake keys of releases before hash tags: still read (single Redis) until what they
+ * hold expires.
+ */
+const legacyKey = (prefix: string, kind: 'token' | 'brake', id: string): string => `${prefix}${kind}:${id}`
 
 const CLOCK_SYNC_MS = 60_000
 
@@ -340,7 +343,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   /** The stored tokens of `ids`, in order; on a single Redis the later of the current and the legacy key. */
   const readTokens = async (ids: readonly string[]): Promise<Array<Token | undefined>> => {
     const keys = ids.map(tokenKey)
-    const legacy = readLegacy ? ids.map((id) => legacyTokenKey(keyPrefix, id)) : []
+    const legacy = readLegacy ? ids.map((id) => legacyKey(keyPrefix, 'token', id)) : []
     const hashes = await readHashes([...keys, ...legacy])
     return ids.map((id, i) => {
       const current = decode(id, keys[i] ?? '', hashes[i] ?? {})
@@ -458,11 +461,17 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     },
     async getBrake(id) {
       // "kind:until[:tag]": holds no secret, so it is never encrypted, only authenticated.
-      return decodeBrake(brakeKey(id), await redis.get(brakeKey(id)), authKeys, clock.now())
+      const key = brakeKey(id)
+      if (!readLegacy) return decodeBrake(key, await redis.get(key), authKeys, clock.now())
+      // An earlier release's brake is authenticated under the key name it was written (and signed) under.
+      const legacy = legacyKey(keyPrefix, 'brake', id)
+      const [raw = null, legacyRaw = null] = await redis.mget(key, legacy)
+      const now = clock.now()
+      return laterBrake(decodeBrake(key, raw, authKeys, now), decodeBrake(legacy, legacyRaw, authKeys, now))
     },
     async setBrake(id, brake) {
       if (!brake) {
-        await redis.del(brakeKey(id))
+        await redis.del(brakeKey(id), ...(readLegacy ? [legacyKey(keyPrefix, 'brake', id)] : []))
         return
       }
       const ttl = Math.ceil(brake.until - clock.now())

@@ -16,6 +16,7 @@ import {
   startSimulator,
   writeConfig,
 } from '../helpers/broker.js'
+import { legacyBrakeKey, signedBrake } from '../helpers/legacy-brake.js'
 import { deleteKeys, redisClient, uniquePrefix } from '../helpers/redis-keys.js'
 import { redisStore } from '../helpers/redis-store.js'
 import { startServer } from '../helpers/server-process.js'
@@ -242,6 +243,21 @@ describe('fleet state read from Redis is checked, not obeyed (bound 10)', () => 
     const current = await tokenOf(app)
     await admin.set(brakeKey(), `rejected:${Date.now() + 20_000}`, 'PX', 20_000)
     expect((await refresh(app, current)).statusCode).toBe(502)
+  })
+
+  it('obeys a brake an earlier release signed under its own key name (prefix + "brake:" + id), not an unsigned one', async () => {
+    const app = await replica({ key: true })
+    const current = await tokenOf(app)
+    const legacy = legacyBrakeKey(prefix, 'adobe-ims')
+    const brake = `rejected:${Date.now() + 20_000}`
+    await admin.set(legacy, brake, 'PX', 20_000)
+    const minted = await refresh(app, current)
+    expect(minted.statusCode, minted.body).toBe(200)
+    await admin.set(legacy, signedBrake(Buffer.from(KEY, 'base64'), legacy, brake), 'PX', 20_000)
+    const before = sim.mints(IMS_CLIENT_ID)
+    const braked = await refresh(app, minted.json().access_token as string)
+    expect(braked.json().code).toBe('UPSTREAM_REJECTED')
+    expect(sim.mints(IMS_CLIENT_ID)).toBe(before)
   })
 
   it('does not trust a fence value in the future: the next token is stored over it', async () => {

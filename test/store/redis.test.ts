@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
 import { type RedisStoreOptions, type RedisTokenStore, redactUrl } from '../../src/store/redis.js'
 import { captureLog } from '../helpers/capture-log.js'
+import { legacyBrakeKey, signedBrake } from '../helpers/legacy-brake.js'
 import { createManualClock } from '../helpers/manual-clock.js'
 import { deleteKeys, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
 import { startRedisProxy } from '../helpers/redis-proxy.js'
@@ -55,7 +56,8 @@ const touched = ([name = '', ...args]: string[]): string[] => {
   const cmd = name.toLowerCase()
   if (KEYLESS.has(cmd)) return []
   if (cmd === 'evalsha' || cmd === 'eval') return args.slice(2, 2 + Number(args[1]))
-  if (['subscribe', 'publish', 'set', 'get', 'del', 'hgetall', 'hset', 'pexpireat'].includes(cmd)) {
+  if (cmd === 'mget' || cmd === 'del') return args
+  if (['subscribe', 'publish', 'set', 'get', 'hgetall', 'hset', 'pexpireat'].includes(cmd)) {
     return cmd === 'subscribe' ? args : args.slice(0, 1)
   }
   throw new Error(`unexpected command ${cmd}: list it in the test`)
@@ -73,6 +75,9 @@ describe('redis store: keys', () => {
     await s.put(id, makeToken({ mintedAt: now, expiresAt: now + 60_000 }))
     const lock = await s.acquire(id, 5000)
     await s.get(id)
+    await s.setBrake(id, { kind: 'unavailable', until: now + 1000 })
+    await s.getBrake(id)
+    await s.setBrake(id, undefined)
     const expected = [`${prefix}{${id}}:lock`, `${prefix}{${id}}:token`]
     // The whole keyspace: anything named after this (unique) credential is under the prefix.
     expect((await scanKeys(admin, `*${id}*`)).sort()).toEqual(expected)
@@ -213,6 +218,52 @@ describe('redis store: many credentials and the earlier key layout', () => {
     const newer = makeToken()
     expect(await s.put(id, newer)).toBe(true)
     expect(await s.get(id)).toEqual(newer)
+  })
+
+  it('obeys a brake stored under the earlier layout (prefix + "brake:" + id); lifting a brake lifts it too', async () => {
+    const keyPrefix = uniquePrefix()
+    const s = make({ keyPrefix })
+    await s.connect()
+    const id = newId()
+    const until = Date.now() + 30_000
+    // What the earlier release wrote without a key: `kind:until`, under the untagged key name.
+    await admin.set(legacyBrakeKey(keyPrefix, id), `rejected:${until}`, 'PX', 30_000)
+    expect(await s.getBrake(id)).toEqual({ kind: 'rejected', until })
+    // A shorter brake of this release does not cut the earlier one short; a longer one wins.
+    await s.setBrake(id, { kind: 'unavailable', until: until - 10_000 })
+    expect(await s.getBrake(id)).toEqual({ kind: 'rejected', until })
+    await s.setBrake(id, { kind: 'unavailable', until: until + 10_000 })
+    expect(await s.getBrake(id)).toEqual({ kind: 'unavailable', until: until + 10_000 })
+    await s.setBrake(id, undefined)
+    expect(await s.getBrake(id)).toBeUndefined()
+    expect(await admin.exists(legacyBrakeKey(keyPrefix, id), `${keyPrefix}{${id}}:brake`)).toBe(0)
+  })
+
+  it('with a key, obeys an earlier-layout brake only as that release signed it: under its own key name, by a key of the ring', async () => {
+    const keyPrefix = uniquePrefix()
+    const [current, old, stranger] = [randomBytes(32), randomBytes(32), randomBytes(32)]
+    const s = make({ keyPrefix, encryptionKey: current, oldEncryptionKeys: [old] })
+    await s.connect()
+    const until = Date.now() + 30_000
+    const body = `rejected:${until}`
+    const signed = (key: Buffer, name: string) => signedBrake(key, name, body)
+    const cases: Array<[string, (legacy: string, id: string) => string, boolean]> = [
+      ['untagged (anyone with write access to Redis)', () => body, false],
+      ['signed by a key outside the ring', (legacy) => signed(stranger, legacy), false],
+      [
+        "signed for this release's key name, moved",
+        (_legacy, id) => signed(current, `${keyPrefix}{${id}}:brake`),
+        false,
+      ],
+      ['signed by the current key', (legacy) => signed(current, legacy), true],
+      ['signed by an old key of the ring', (legacy) => signed(old, legacy), true],
+    ]
+    for (const [what, value, obeyed] of cases) {
+      const id = newId()
+      const legacy = legacyBrakeKey(keyPrefix, id)
+      await admin.set(legacy, value(legacy, id), 'PX', 30_000)
+      expect(await s.getBrake(id), what).toEqual(obeyed ? { kind: 'rejected', until } : undefined)
+    }
   })
 })
 
