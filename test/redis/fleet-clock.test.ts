@@ -1,46 +1,28 @@
 import { pathToFileURL } from 'node:url'
 import type { FastifyInstance } from 'fastify'
-import { afterEach, describe, expect, inject, it, onTestFinished } from 'vitest'
-import type { Simulator } from '../../src/simulator/server.js'
+import { describe, expect, inject, it, onTestFinished } from 'vitest'
 import { freePort, waitForLine, waitForStatus } from '../../tools/process.js'
-import {
-  auth,
-  baseEnv,
-  brokerDocument,
-  buildBroker,
-  IMS_CLIENT_ID,
-  SECRETS,
-  startSimulator,
-  writeConfig,
-} from '../helpers/broker.js'
+import { auth, baseEnv, brokerDocument, IMS_CLIENT_ID, SECRETS, writeConfig } from '../helpers/broker.js'
+import { askToken, useFleet } from '../helpers/fleet.js'
 import { createManualClock } from '../helpers/manual-clock.js'
-import { deleteKeys, uniquePrefix } from '../helpers/redis-keys.js'
+import { deleteKeys } from '../helpers/redis-keys.js'
 import { startServer } from '../helpers/server-process.js'
 
 const redisUrl = inject('redisUrl')
 const FIVE_MINUTES = 5 * 60_000
+const fleet = useFleet({
+  env: () => ({ REDIS_URL: redisUrl }),
+  cleanup: (prefix) => deleteKeys(redisUrl, prefix),
+})
 
 /**
  * Replicas whose own clocks are 5 minutes ahead and behind share one Redis: each reads its time as
  * Redis TIME, so they agree on when a token expires and when it is due.
  */
 describe('the fleet clock', () => {
-  let sim: Simulator
-  afterEach(async () => {
-    await sim?.close()
-  })
-
-  const replica = async (skewMs: number, prefix: string): Promise<FastifyInstance> => {
-    const app = await buildBroker({
-      simUrl: sim.url,
-      clock: createManualClock(Date.now() + skewMs),
-      env: { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix },
-    })
-    onTestFinished(() => app.close())
-    return app
-  }
+  const replica = (skewMs: number) => fleet.replica({}, { clock: createManualClock(Date.now() + skewMs) })
   const expiresIn = async (app: FastifyInstance): Promise<number> => {
-    const res = await app.inject({ url: '/v1/tokens/adobe-ims', headers: auth(SECRETS.keyAll) })
+    const res = await askToken(app)
     expect(res.statusCode).toBe(200)
     return res.json().expires_in as number
   }
@@ -51,15 +33,12 @@ describe('the fleet clock', () => {
   ])(
     'a token minted by the replica %s is taken, not re-minted, by the one %s, and both count the same expiry',
     async (_a, _b, skew) => {
-      sim = await startSimulator()
       // A 5-minute token: on the raw clocks one replica would see it already expired, the other
       // would serve it 5 minutes past its end.
-      sim.behave(IMS_CLIENT_ID, { expiresIn: 300 })
-      const prefix = uniquePrefix()
-      onTestFinished(() => deleteKeys(redisUrl, prefix))
-      const first = await replica(skew, prefix)
-      const second = await replica(-skew, prefix)
-      expect(sim.mints(IMS_CLIENT_ID)).toBe(1)
+      fleet.sim.behave(IMS_CLIENT_ID, { expiresIn: 300 })
+      const first = await replica(skew)
+      const second = await replica(-skew)
+      expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(1)
       for (const app of [first, second]) {
         expect(Math.abs(app.clock.now() - Date.now())).toBeLessThan(2000)
         const left = await expiresIn(app)
@@ -78,11 +57,8 @@ describe('the fleet clock across processes with skewed wall clocks', () => {
   const SKEWED_CLOCK = pathToFileURL(new URL('../helpers/skewed-clock.mjs', import.meta.url).pathname).href
 
   it('a replica 5 minutes ahead and one 5 minutes behind mint once and agree on expiry and refresh', async () => {
-    const sim = await startSimulator()
-    onTestFinished(() => sim.close())
+    const { sim, prefix } = fleet
     sim.behave(IMS_CLIENT_ID, { expiresIn: 300 })
-    const prefix = uniquePrefix()
-    onTestFinished(() => deleteKeys(redisUrl, prefix))
     const config = await writeConfig(brokerDocument(sim.url))
     onTestFinished(() => config.cleanup())
 

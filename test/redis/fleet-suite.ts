@@ -1,11 +1,8 @@
-import type { FastifyInstance } from 'fastify'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { Simulator } from '../../src/simulator/server.js'
-import { auth, buildBroker, EQP_APP_ID, IMS_CLIENT_ID, SECRETS, startSimulator } from '../helpers/broker.js'
-import { uniquePrefix } from '../helpers/redis-keys.js'
+import { describe, expect, it } from 'vitest'
+import { EQP_APP_ID, IMS_CLIENT_ID } from '../helpers/broker.js'
+import { askToken, refresh, TEST_ENCRYPTION_KEY, tokenOf, useFleet } from '../helpers/fleet.js'
 import { eventually } from '../store/contract.js'
 
-const KEY = 'ZGVtby1vbmx5LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24=' // base64 of 32 bytes, tests only
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export interface Topology {
@@ -21,72 +18,37 @@ export interface Topology {
  */
 export function fleetSuite(name: string, topology: () => Topology): void {
   describe(`a fleet of three replicas on ${name}`, () => {
-    let sim: Simulator
-    let prefix: string
-    let fleet: FastifyInstance[] = []
-
-    const replica = (env: Record<string, string> = {}, warm = true) =>
-      buildBroker({
-        simUrl: sim.url,
-        warm,
-        env: { ...topology().env(), REDIS_KEY_PREFIX: prefix, TOKEN_ENCRYPTION_KEY: KEY, ...env },
-      })
-    const startFleet = async (env: Record<string, string> = {}) => {
-      fleet = await Promise.all([replica(env, false), replica(env, false), replica(env, false)])
-      await Promise.all(fleet.map((app) => app.tokens.start()))
-    }
-    const get = (app: FastifyInstance, id = 'adobe-ims') =>
-      app.inject({ url: `/v1/tokens/${id}`, headers: auth(SECRETS.keyAll) })
-    const tokenOf = async (app: FastifyInstance, id = 'adobe-ims') => {
-      const res = await get(app, id)
-      expect(res.statusCode, res.body).toBe(200)
-      return res.json().access_token as string
-    }
-
-    beforeEach(async () => {
-      sim = await startSimulator()
-      prefix = uniquePrefix()
-    })
-    afterEach(async () => {
-      await Promise.all(fleet.map((app) => app.close()))
-      fleet = []
-      await sim.close()
+    const fleet = useFleet({
+      env: () => ({ ...topology().env(), TOKEN_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY }),
     })
 
     it('mints once per credential on a cold start, spreads a forced token at once, and a restart mints nothing', async () => {
-      await startFleet()
-      expect(sim.mints(IMS_CLIENT_ID)).toBe(1)
-      expect(sim.mints(EQP_APP_ID)).toBe(1)
-      const old = await tokenOf(fleet[1]!)
-      const res = await fleet[0]!.inject({
-        method: 'POST',
-        url: '/v1/tokens/adobe-ims/refresh',
-        headers: { ...auth(SECRETS.keyAll), 'content-type': 'application/json' },
-        payload: { rejected_token: old },
-      })
+      const apps = await fleet.start()
+      expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(1)
+      expect(fleet.sim.mints(EQP_APP_ID)).toBe(1)
+      const old = await tokenOf(apps[1]!)
+      const res = await refresh(apps[0]!, old)
       const forced = res.json().access_token as string
       await eventually(async () => {
-        expect(await tokenOf(fleet[1]!)).toBe(forced)
-        expect(await tokenOf(fleet[2]!)).toBe(forced)
+        expect(await tokenOf(apps[1]!)).toBe(forced)
+        expect(await tokenOf(apps[2]!)).toBe(forced)
       }, 500)
-      await fleet[2]!.close()
-      fleet[2] = await replica()
-      expect(await tokenOf(fleet[2])).toBe(forced)
-      expect(sim.mints()).toBe(3)
+      expect(await tokenOf(await fleet.restart(2))).toBe(forced)
+      expect(fleet.sim.mints()).toBe(3)
     })
 
     it('survives its master killed mid-refresh: no failed caller request, then one mint per cycle again', async () => {
       // 40 s tokens refreshed when 90 % of their life is left: a cycle about every 4 s, with time
       // to spare for the failover. Each mint takes 300 ms.
-      sim.behave(IMS_CLIENT_ID, { expiresIn: 40, latencyMs: 300 })
-      await startFleet({ REFRESH_MARGIN: '0.9', UPSTREAM_TIMEOUT_MS: '1000' })
+      fleet.sim.behave(IMS_CLIENT_ID, { expiresIn: 40, latencyMs: 300 })
+      const apps = await fleet.start({ REFRESH_MARGIN: '0.9', UPSTREAM_TIMEOUT_MS: '1000' })
       const failures: string[] = []
       const storeStates = new Set<string>()
       let calling = true
       const callers = (async () => {
         while (calling) {
-          for (const app of fleet) {
-            const res = await get(app)
+          for (const app of apps) {
+            const res = await askToken(app)
             if (res.statusCode !== 200) failures.push(`${res.statusCode} ${res.body}`)
             const ready = await app.inject({ url: '/readyz' })
             if (ready.statusCode !== 200) failures.push(`readyz ${ready.statusCode}`)
@@ -98,12 +60,12 @@ export function fleetSuite(name: string, topology: () => Topology): void {
       })()
       try {
         // Mid-refresh: the next background mint has reached upstream and holds the fleet lock.
-        const before = sim.mints(IMS_CLIENT_ID)
-        await eventually(() => expect(sim.mints(IMS_CLIENT_ID)).toBeGreaterThan(before), 6000)
+        const before = fleet.sim.mints(IMS_CLIENT_ID)
+        await eventually(() => expect(fleet.sim.mints(IMS_CLIENT_ID)).toBeGreaterThan(before), 6000)
         const killedAt = Date.now()
-        await topology().killMaster(prefix, 'adobe-ims')
+        await topology().killMaster(fleet.prefix, 'adobe-ims')
         await eventually(async () => {
-          for (const app of fleet) {
+          for (const app of apps) {
             const ready = await app.inject({ url: '/readyz' })
             expect(ready.json().store.state).toBe('ok')
           }
@@ -113,17 +75,17 @@ export function fleetSuite(name: string, topology: () => Topology): void {
         // served over 3 cycles.
         await sleep(Math.max(0, killedAt + 6_000 - Date.now()))
         await eventually(async () => {
-          const tokens = await Promise.all(fleet.map((app) => tokenOf(app)))
+          const tokens = await Promise.all(apps.map((app) => tokenOf(app)))
           expect(new Set(tokens).size).toBe(1)
         }, 6000)
-        const start = sim.mints(IMS_CLIENT_ID)
+        const start = fleet.sim.mints(IMS_CLIENT_ID)
         const served = new Set<string>()
         const until = Date.now() + 12_000
         while (Date.now() < until) {
-          for (const app of fleet) served.add(await tokenOf(app))
+          for (const app of apps) served.add(await tokenOf(app))
           await sleep(50)
         }
-        const mints = sim.mints(IMS_CLIENT_ID) - start
+        const mints = fleet.sim.mints(IMS_CLIENT_ID) - start
         const cycles = served.size - 1 // the first was minted before the window
         expect(cycles).toBeGreaterThanOrEqual(2)
         // One mint per cycle (the last may still be on its way to the callers).

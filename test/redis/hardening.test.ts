@@ -1,80 +1,38 @@
-import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { afterEach, beforeEach, describe, expect, inject, it, onTestFinished } from 'vitest'
 import { parseEncryptionKey } from '../../src/config/encryption-keys.js'
 import type { Token } from '../../src/core/token.js'
-import type { Simulator } from '../../src/simulator/server.js'
 import { createCipher } from '../../src/store/crypto.js'
 import { freePort, sleep } from '../../tools/process.js'
-import {
-  auth,
-  baseEnv,
-  brokerDocument,
-  buildBroker,
-  IMS_CLIENT_ID,
-  SECRETS,
-  startSimulator,
-  writeConfig,
-} from '../helpers/broker.js'
+import { auth, baseEnv, brokerDocument, IMS_CLIENT_ID, SECRETS, writeConfig } from '../helpers/broker.js'
+import { refresh, TEST_ENCRYPTION_KEY, tokenOf, useFleet } from '../helpers/fleet.js'
 import { legacyBrakeKey, signedBrake } from '../helpers/legacy-brake.js'
-import { deleteKeys, redisClient, uniquePrefix } from '../helpers/redis-keys.js'
+import { deleteKeys, redisClient } from '../helpers/redis-keys.js'
 import { redisStore } from '../helpers/redis-store.js'
 import { startServer } from '../helpers/server-process.js'
 import { eventually } from '../store/contract.js'
 
 const redisUrl = inject('redisUrl')
-const KEY = 'ZGVtby1vbmx5LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24=' // base64 of 32 bytes, tests only
 const DAY = 86_400_000
 
-let sim: Simulator
-let prefix: string
+const fleet = useFleet({
+  env: () => ({ REDIS_URL: redisUrl }),
+  cleanup: (prefix) => deleteKeys(redisUrl, prefix),
+})
 let admin: Redis
-let apps: FastifyInstance[] = []
-
-beforeEach(async () => {
-  sim = await startSimulator()
-  prefix = uniquePrefix()
+beforeEach(() => {
   admin = redisClient(redisUrl)
 })
 afterEach(async () => {
-  await Promise.all(apps.map((app) => app.close()))
-  apps = []
-  await sim.close()
   await admin.quit()
-  await deleteKeys(redisUrl, prefix)
 })
 
-async function replica(opts: { key?: boolean; logLines?: string[]; warm?: boolean } = {}) {
-  const app = await buildBroker({
-    simUrl: sim.url,
-    warm: opts.warm ?? true,
-    ...(opts.logLines ? { logLines: opts.logLines } : {}),
-    env: {
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: prefix,
-      ...(opts.key ? { TOKEN_ENCRYPTION_KEY: KEY } : {}),
-    },
-  })
-  apps.push(app)
-  return app
-}
+const replica = ({ key, ...opts }: { key?: boolean; logLines?: string[]; warm?: boolean } = {}) =>
+  fleet.replica(key ? { TOKEN_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY } : {}, opts)
 
-const tokenOf = async (app: FastifyInstance) => {
-  const res = await app.inject({ url: '/v1/tokens/adobe-ims', headers: auth(SECRETS.keyAll) })
-  expect(res.statusCode, res.body).toBe(200)
-  return res.json().access_token as string
-}
-const refresh = (app: FastifyInstance, rejected: string) =>
-  app.inject({
-    method: 'POST',
-    url: '/v1/tokens/adobe-ims/refresh',
-    headers: { ...auth(SECRETS.keyAll), 'content-type': 'application/json' },
-    payload: { rejected_token: rejected },
-  })
-
-const tokenKey = () => `${prefix}{adobe-ims}:token`
-const brakeKey = () => `${prefix}{adobe-ims}:brake`
-const lockKey = () => `${prefix}{adobe-ims}:lock`
+const tokenKey = () => `${fleet.prefix}{adobe-ims}:token`
+const brakeKey = () => `${fleet.prefix}{adobe-ims}:brake`
+const lockKey = () => `${fleet.prefix}{adobe-ims}:lock`
 
 /** Writes a token record straight into Redis, in the store's format, past the fence. */
 async function writeRecord(token: Token, key?: string): Promise<void> {
@@ -93,12 +51,12 @@ describe('a refresh never hands back the rejected token, nor one older than the 
     // A replica whose clock runs a minute ahead stored the same token: a later mint time.
     const stored = await storedToken()
     await writeRecord({ ...stored, mintedAt: Date.now() + 60_000 })
-    const before = sim.mints(IMS_CLIENT_ID)
+    const before = fleet.sim.mints(IMS_CLIENT_ID)
     const res = await refresh(app, rejected)
     expect(res.statusCode, res.body).toBe(200)
     const fresh = res.json().access_token as string
     expect(fresh).not.toBe(rejected)
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
+    expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(before + 1)
     // And it is not pinned: the next reads serve the new token, not the rejected one.
     expect(await tokenOf(app)).toBe(fresh)
   })
@@ -112,7 +70,7 @@ describe('a refresh never hands back the rejected token, nor one older than the 
     expect(res.statusCode, res.body).toBe(200)
     expect(res.json().access_token).not.toBe('an-older-token')
     expect(res.json().access_token).not.toBe(rejected)
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(2) // the warm-up, then this one
+    expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(2) // the warm-up, then this one
   })
 })
 
@@ -156,7 +114,7 @@ describe('records read back from Redis are checked like an upstream answer (defe
 
 describe('the fleet lock is a short lease renewed by its live holder (defect 7)', () => {
   const store = (commandTimeoutMs?: number) =>
-    redisStore({ keyPrefix: prefix, ...(commandTimeoutMs ? { commandTimeoutMs } : {}) })
+    redisStore({ keyPrefix: fleet.prefix, ...(commandTimeoutMs ? { commandTimeoutMs } : {}) })
 
   it('a live holder keeps it past its TTL; its lock never lives longer than the TTL ahead', async () => {
     const s = store()
@@ -182,15 +140,15 @@ describe('the fleet lock is a short lease renewed by its live holder (defect 7)'
   })
 
   it("a holder killed mid-mint leaves a lock that ends within seconds, and the next replica's warm-up goes on", async () => {
-    const config = await writeConfig(brokerDocument(sim.url))
+    const config = await writeConfig(brokerDocument(fleet.sim.url))
     onTestFinished(() => config.cleanup())
-    sim.behave(IMS_CLIENT_ID, { mode: 'hang' })
+    fleet.sim.behave(IMS_CLIENT_ID, { mode: 'hang' })
     const port = await freePort()
     const child = startServer({
       ...baseEnv(config.path),
       PORT: String(port),
       REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: prefix,
+      REDIS_KEY_PREFIX: fleet.prefix,
       LOG_LEVEL: 'warn',
     })
     onTestFinished(() => child.stop(500).then(() => undefined))
@@ -199,7 +157,7 @@ describe('the fleet lock is a short lease renewed by its live holder (defect 7)'
     child.signal('SIGKILL')
     await child.exited
     expect(await admin.pttl(lockKey())).toBeLessThanOrEqual(5_000)
-    sim.behave(IMS_CLIENT_ID, { mode: 'ok' })
+    fleet.sim.behave(IMS_CLIENT_ID, { mode: 'ok' })
     const next = await replica()
     const ready = await next.inject({ url: '/readyz' })
     expect(ready.json().credentials['adobe-ims'].state).toBe('ok')
@@ -208,15 +166,15 @@ describe('the fleet lock is a short lease renewed by its live holder (defect 7)'
 
 describe('forced refreshes are bounded fleet-wide (bound 9)', () => {
   it('at most 6 forced mints per credential per minute across three replicas; then 429 with Retry-After', async () => {
-    const fleet = [await replica(), await replica(), await replica()]
+    const replicas = [await replica(), await replica(), await replica()]
     const answers = []
     for (let i = 0; i < 8; i++) {
-      const app = fleet[i % 3]!
+      const app = replicas[i % 3]!
       answers.push(await refresh(app, await tokenOf(app)))
       // The next caller sees the token this forced refresh produced before it asks.
       if (answers[i]!.statusCode === 200) {
         const fresh = answers[i]!.json().access_token
-        await eventually(async () => expect(await tokenOf(fleet[(i + 1) % 3]!)).toBe(fresh))
+        await eventually(async () => expect(await tokenOf(replicas[(i + 1) % 3]!)).toBe(fresh))
       }
     }
     expect(answers.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200, 200, 429, 429])
@@ -224,7 +182,7 @@ describe('forced refreshes are bounded fleet-wide (bound 9)', () => {
     expect(limited.json().code).toBe('RATE_LIMITED')
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1)
     expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60)
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(1 + 6)
+    expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(1 + 6)
   })
 })
 
@@ -248,16 +206,21 @@ describe('fleet state read from Redis is checked, not obeyed (bound 10)', () => 
   it('obeys a brake an earlier release signed under its own key name (prefix + "brake:" + id), not an unsigned one', async () => {
     const app = await replica({ key: true })
     const current = await tokenOf(app)
-    const legacy = legacyBrakeKey(prefix, 'adobe-ims')
+    const legacy = legacyBrakeKey(fleet.prefix, 'adobe-ims')
     const brake = `rejected:${Date.now() + 20_000}`
     await admin.set(legacy, brake, 'PX', 20_000)
     const minted = await refresh(app, current)
     expect(minted.statusCode, minted.body).toBe(200)
-    await admin.set(legacy, signedBrake(Buffer.from(KEY, 'base64'), legacy, brake), 'PX', 20_000)
-    const before = sim.mints(IMS_CLIENT_ID)
+    await admin.set(
+      legacy,
+      signedBrake(Buffer.from(TEST_ENCRYPTION_KEY, 'base64'), legacy, brake),
+      'PX',
+      20_000,
+    )
+    const before = fleet.sim.mints(IMS_CLIENT_ID)
     const braked = await refresh(app, minted.json().access_token as string)
     expect(braked.json().code).toBe('UPSTREAM_REJECTED')
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(before)
+    expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(before)
   })
 
   it('does not trust a fence value in the future: the next token is stored over it', async () => {
@@ -288,11 +251,11 @@ describe('fleet state read from Redis is checked, not obeyed (bound 10)', () => 
   })
 
   it('with TOKEN_ENCRYPTION_KEY, a brake the fleet set itself is obeyed fleet-wide', async () => {
-    sim.behave(IMS_CLIENT_ID, { mode: 'reject' })
+    fleet.sim.behave(IMS_CLIENT_ID, { mode: 'reject' })
     const [a, b] = [await replica({ key: true }), await replica({ key: true })]
-    const before = sim.mints(IMS_CLIENT_ID)
+    const before = fleet.sim.mints(IMS_CLIENT_ID)
     expect((await refresh(a, 'x')).statusCode).toBe(502)
     expect((await refresh(b, 'x')).statusCode).toBe(502)
-    expect(sim.mints(IMS_CLIENT_ID)).toBe(before)
+    expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(before)
   })
 })

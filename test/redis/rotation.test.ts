@@ -6,16 +6,9 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
 import { parseEncryptionKey } from '../../src/config/encryption-keys.js'
 import { createSimulator, type Simulator } from '../../src/simulator/server.js'
 import { createCipher, createKeyring, keyIdOf } from '../../src/store/crypto.js'
-import {
-  auth,
-  brokerDocument,
-  buildBroker,
-  EQP_APP_ID,
-  IMS_CLIENT_ID,
-  SECRETS,
-  startSimulator,
-} from '../helpers/broker.js'
+import { auth, brokerDocument, buildBroker, EQP_APP_ID, IMS_CLIENT_ID, SECRETS } from '../helpers/broker.js'
 import { captureLog } from '../helpers/capture-log.js'
+import { useFleet } from '../helpers/fleet.js'
 import { deleteKeys, escapeGlob, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
 import { redisStore } from '../helpers/redis-store.js'
 import { eventually } from '../store/contract.js'
@@ -34,26 +27,17 @@ const PHASES: Record<string, string>[] = [
 ]
 
 describe('rolling encryption key rotation on three replicas sharing Redis', () => {
-  let sim: Simulator
-  let prefix: string
-  let fleet: (FastifyInstance | undefined)[] = []
-
-  const replica = (env: Record<string, string>) =>
-    buildBroker({ simUrl: sim.url, env: { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ...env } })
-
-  beforeEach(async () => {
-    sim = await startSimulator()
-    prefix = uniquePrefix()
-  })
-  afterEach(async () => {
-    await Promise.all(fleet.map((app) => app?.close()))
-    fleet = []
-    await sim.close()
-    await deleteKeys(redisUrl, prefix)
+  const fleet = useFleet({
+    env: () => ({ REDIS_URL: redisUrl }),
+    cleanup: (prefix) => deleteKeys(redisUrl, prefix),
   })
 
   it('no failed caller request, no extra mint, every stored value sealed with the new key at the end', async () => {
-    fleet = await Promise.all([0, 1, 2].map(() => replica({ TOKEN_ENCRYPTION_KEY: OLD_KEY })))
+    // The replicas the load balancer sends callers to: one at a time is out, restarting.
+    const serving: (FastifyInstance | undefined)[] = await Promise.all(
+      [0, 1, 2].map(() => fleet.replica({ TOKEN_ENCRYPTION_KEY: OLD_KEY })),
+    )
+    const { sim } = fleet
     const mintsBefore = { ims: sim.mints(IMS_CLIENT_ID), eqp: sim.mints(EQP_APP_ID) }
     expect(mintsBefore).toEqual({ ims: 1, eqp: 1 })
 
@@ -64,7 +48,7 @@ describe('rolling encryption key rotation on three replicas sharing Redis', () =
     let round: Promise<void> = Promise.resolve()
     const callers = (async () => {
       for (let i = 0; calling; i++) {
-        const app = fleet[i % 3]
+        const app = serving[i % 3]
         round = (async () => {
           if (!app) return
           for (const id of IDS) {
@@ -79,13 +63,13 @@ describe('rolling encryption key rotation on three replicas sharing Redis', () =
 
     for (const env of PHASES) {
       for (let i = 0; i < 3; i++) {
-        const old = fleet[i]
-        fleet[i] = undefined
+        const old = serving[i]
+        serving[i] = undefined
         await round
         await old?.close()
-        const next = await replica(env)
+        const next = await fleet.replica(env)
         expect((await next.inject({ url: '/readyz' })).statusCode).toBe(200)
-        fleet[i] = next
+        serving[i] = next
       }
     }
     calling = false
@@ -104,8 +88,8 @@ describe('rolling encryption key rotation on three replicas sharing Redis', () =
     // Every stored value carries the new key's id and opens with the new key alone.
     const redis = redisClient(redisUrl)
     try {
-      const keys = await scanKeys(redis, `${escapeGlob(prefix)}*:token`)
-      expect(keys.sort()).toEqual(IDS.map((id) => `${prefix}{${id}}:token`).sort())
+      const keys = await scanKeys(redis, `${escapeGlob(fleet.prefix)}*:token`)
+      expect(keys.sort()).toEqual(IDS.map((id) => `${fleet.prefix}{${id}}:token`).sort())
       const newOnly = createKeyring(parseEncryptionKey(NEW_KEY))
       for (const key of keys) {
         const h = await redis.hgetall(key)

@@ -1,24 +1,21 @@
-import { afterEach, describe, expect, inject, it, onTestFinished } from 'vitest'
-import type { Simulator } from '../../src/simulator/server.js'
-import { auth, buildBroker, IMS_CLIENT_ID, SECRETS, startSimulator } from '../helpers/broker.js'
-import { deleteKeys, uniquePrefix } from '../helpers/redis-keys.js'
+import { describe, expect, inject, it, onTestFinished } from 'vitest'
+import { IMS_CLIENT_ID } from '../helpers/broker.js'
+import { askToken, TEST_ENCRYPTION_KEY, useFleet } from '../helpers/fleet.js'
+import { deleteKeys } from '../helpers/redis-keys.js'
 import { startRedisProxy } from '../helpers/redis-proxy.js'
 import { redisStore } from '../helpers/redis-store.js'
 import { makeToken } from '../store/contract.js'
 
 const redisUrl = inject('redisUrl')
-const KEY = 'ZGVtby1vbmx5LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24=' // base64 of 32 bytes, tests only
 
 describe('warm-up with many stored tokens', () => {
-  let sim: Simulator
-  afterEach(async () => {
-    await sim?.close()
+  const fleet = useFleet({
+    env: () => ({ REDIS_URL: redisUrl, TOKEN_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY }),
+    cleanup: (prefix) => deleteKeys(redisUrl, prefix),
   })
 
   it('takes 1000 stored tokens in a few Redis round trips and mints nothing', async () => {
-    sim = await startSimulator()
-    const prefix = uniquePrefix()
-    onTestFinished(() => deleteKeys(redisUrl, prefix))
+    const { sim, prefix } = fleet
     const ids = Array.from({ length: 1000 }, (_, i) => `cred-${i}`)
     const credentials = Object.fromEntries(
       ids.map((id) => [
@@ -34,7 +31,10 @@ describe('warm-up with many stored tokens', () => {
       ]),
     )
     // What a fleet stored before this replica (re)started.
-    const writer = redisStore({ keyPrefix: prefix, encryptionKey: Buffer.from(KEY, 'base64') })
+    const writer = redisStore({
+      keyPrefix: prefix,
+      encryptionKey: Buffer.from(TEST_ENCRYPTION_KEY, 'base64'),
+    })
     await writer.connect()
     const stored = new Map(ids.map((id) => [id, makeToken({ expiresAt: Date.now() + 3_600_000 })]))
     await Promise.all([...stored].map(([id, t]) => writer.put(id, t)))
@@ -42,13 +42,13 @@ describe('warm-up with many stored tokens', () => {
 
     const proxy = await startRedisProxy(redisUrl)
     onTestFinished(() => proxy.close())
-    const app = await buildBroker({
-      simUrl: sim.url,
-      warm: false,
-      document: { credentials, clients: { ops: { key: { env: 'TEST_KEY_ALL' }, credentials: ['*'] } } },
-      env: { REDIS_URL: proxy.url, REDIS_KEY_PREFIX: prefix, TOKEN_ENCRYPTION_KEY: KEY },
-    })
-    onTestFinished(() => app.close())
+    const app = await fleet.replica(
+      { REDIS_URL: proxy.url },
+      {
+        warm: false,
+        document: { credentials, clients: { ops: { key: { env: 'TEST_KEY_ALL' }, credentials: ['*'] } } },
+      },
+    )
     const before = proxy.roundTrips()
     await app.tokens.start()
     const trips = proxy.roundTrips() - before
@@ -56,7 +56,7 @@ describe('warm-up with many stored tokens', () => {
     expect(trips).toBeLessThanOrEqual(5)
     const ready = await app.inject({ url: '/readyz' })
     expect(ready.statusCode).toBe(200)
-    const res = await app.inject({ url: '/v1/tokens/cred-999', headers: auth(SECRETS.keyAll) })
+    const res = await askToken(app, 'cred-999')
     expect(res.json().access_token).toBe(stored.get('cred-999')?.accessToken)
   })
 })
