@@ -1,10 +1,9 @@
 import { MockAgent } from 'undici'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { UpstreamError } from '../../src/core/failure.js'
-import { createSimulator } from '../../src/simulator/server.js'
-import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createEqpMint, readEqpGrant } from '../../src/upstreams/eqp.js'
 import { CANARY, eqpCredential } from '../helpers/credentials.js'
+import { useUpstream } from '../helpers/upstream.js'
 
 const ORIGIN = 'https://eqp.example'
 
@@ -39,23 +38,15 @@ describe('EQP mint: request shape', () => {
 })
 
 describe('EQP mint: against the simulator', () => {
-  const sim = createSimulator({ secrets: { AQ17NZ49WC: CANARY } })
-  const dispatcher = createDispatcher()
-  let url = ''
-  beforeAll(async () => {
-    url = await sim.listen()
-  })
-  afterAll(async () => {
-    await dispatcher.close()
-    await sim.close()
-  })
+  const upstream = useUpstream({ AQ17NZ49WC: CANARY })
+  const { sim, dispatcher } = upstream
 
   it('gets a session token for the lifetime asked, at most upstream maximum', async () => {
-    const short = await createEqpMint(eqpCredential({ baseUrl: url, expiresIn: 600 }), {
+    const short = await createEqpMint(eqpCredential({ baseUrl: upstream.url, expiresIn: 600 }), {
       dispatcher,
       timeoutMs: 2000,
     })(0)
-    const long = await createEqpMint(eqpCredential({ baseUrl: url, expiresIn: 86400 }), {
+    const long = await createEqpMint(eqpCredential({ baseUrl: upstream.url, expiresIn: 86400 }), {
       dispatcher,
       timeoutMs: 2000,
     })(0)

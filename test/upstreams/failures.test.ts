@@ -1,12 +1,11 @@
 import { createServer } from 'node:net'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import type { Credential } from '../../src/core/credential.js'
 import { type FailureReason, UpstreamError } from '../../src/core/failure.js'
 import type { MalformedKind } from '../../src/simulator/server.js'
-import { createSimulator } from '../../src/simulator/server.js'
-import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createMint } from '../../src/upstreams/index.js'
 import { CANARY, eqpCredential, imsCredential } from '../helpers/credentials.js'
+import { useUpstream } from '../helpers/upstream.js'
 
 /** Every failure class, for both upstream kinds, over real HTTP against the simulator. */
 const KINDS = [
@@ -24,18 +23,9 @@ const KINDS = [
   },
 ] as const
 
-const sim = createSimulator({ secrets: { 'client-abc': CANARY, AQ17NZ49WC: CANARY } })
-const dispatcher = createDispatcher()
-let url = ''
-
-beforeAll(async () => {
-  url = await sim.listen()
-})
+const upstream = useUpstream({ 'client-abc': CANARY, AQ17NZ49WC: CANARY })
+const { sim, dispatcher } = upstream
 beforeEach(() => sim.reset())
-afterAll(async () => {
-  await dispatcher.close()
-  await sim.close()
-})
 
 async function mintFailure(cred: Credential, timeoutMs = 2000): Promise<UpstreamError> {
   const err = await createMint(cred, { dispatcher, timeoutMs })(0).then(
@@ -55,7 +45,7 @@ describe.each(KINDS)('$kind mint failures', ({ kind, id, cred, rejectStatus }) =
 
   it('a wrong secret is rejected, with the upstream code in the message', async () => {
     const err = await mintFailure({
-      ...cred(url),
+      ...cred(upstream.url),
       ...(kind === 'ims'
         ? { clientSecret: 'wrong', clientSecrets: ['wrong'] }
         : { appSecret: 'wrong', appSecrets: ['wrong'] }),
@@ -72,27 +62,27 @@ describe.each(KINDS)('$kind mint failures', ({ kind, id, cred, rejectStatus }) =
 
   it.each([400, 401, 403])('a %i refusal is rejected', async (status) => {
     sim.behave(id, { mode: 'reject', status })
-    const err = await mintFailure(cred(url))
+    const err = await mintFailure(cred(upstream.url))
     expect(err.reason).toBe('rejected')
     expect(err.status).toBe(status)
   })
 
   it('a 5xx is unavailable, with Retry-After seconds', async () => {
     sim.behave(id, { mode: 'error5xx', status: 502, retryAfter: 7 })
-    const err = await mintFailure(cred(url))
+    const err = await mintFailure(cred(upstream.url))
     expect(err).toMatchObject({ reason: 'unavailable', status: 502, retryAfterMs: 7000 })
   })
 
   it('a 429 is unavailable, with Retry-After as seconds or as an HTTP-date', async () => {
     sim.behave(id, { mode: 'rate_limited', retryAfter: 30 })
-    expect(await mintFailure(cred(url))).toMatchObject({
+    expect(await mintFailure(cred(upstream.url))).toMatchObject({
       reason: 'unavailable',
       status: 429,
       retryAfterMs: 30_000,
     })
 
     sim.behave(id, { retryAfter: new Date(Date.now() + 120_000).toUTCString() })
-    const dated = await mintFailure(cred(url))
+    const dated = await mintFailure(cred(upstream.url))
     expect(dated.reason).toBe('unavailable')
     expect(dated.retryAfterMs).toBeGreaterThan(115_000)
     expect(dated.retryAfterMs).toBeLessThanOrEqual(120_000)
@@ -101,14 +91,14 @@ describe.each(KINDS)('$kind mint failures', ({ kind, id, cred, rejectStatus }) =
   it('no answer within timeoutMs is timeout', async () => {
     sim.behave(id, { mode: 'hang' })
     const started = Date.now()
-    const err = await mintFailure(cred(url), 200)
+    const err = await mintFailure(cred(upstream.url), 200)
     expect(err.reason).toBe('timeout')
     expect(Date.now() - started).toBeLessThan(2000)
   })
 
   it('a slow answer within timeoutMs is fine', async () => {
     sim.behave(id, { latencyMs: 50 })
-    await expect(createMint(cred(url), { dispatcher, timeoutMs: 2000 })(0)).resolves.toHaveProperty(
+    await expect(createMint(cred(upstream.url), { dispatcher, timeoutMs: 2000 })(0)).resolves.toHaveProperty(
       'accessToken',
     )
   })
@@ -130,7 +120,7 @@ describe.each(KINDS)('$kind mint failures', ({ kind, id, cred, rejectStatus }) =
     'expires_string',
   ])('a %s answer is malformed', async (malformed) => {
     sim.behave(id, { mode: 'malformed', malformed })
-    const err = await mintFailure(cred(url))
+    const err = await mintFailure(cred(upstream.url))
     expect(err.reason).toBe('malformed' satisfies FailureReason)
     expect(err.message).toMatch(new RegExp(`^${label} token answer malformed: `))
   })

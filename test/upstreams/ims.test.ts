@@ -1,10 +1,9 @@
 import { MockAgent } from 'undici'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { UpstreamError } from '../../src/core/failure.js'
-import { createSimulator } from '../../src/simulator/server.js'
-import { createDispatcher } from '../../src/upstreams/dispatcher.js'
 import { createImsMint, readImsGrant } from '../../src/upstreams/ims.js'
 import { CANARY, imsCredential } from '../helpers/credentials.js'
+import { useUpstream } from '../helpers/upstream.js'
 
 const ORIGIN = 'https://ims.example'
 
@@ -71,19 +70,11 @@ describe('IMS mint: request shape', () => {
 })
 
 describe('IMS mint: against the simulator', () => {
-  const sim = createSimulator({ secrets: { 'client-abc': CANARY } })
-  const dispatcher = createDispatcher()
-  let url = ''
-  beforeAll(async () => {
-    url = await sim.listen()
-  })
-  afterAll(async () => {
-    await dispatcher.close()
-    await sim.close()
-  })
+  const upstream = useUpstream({ 'client-abc': CANARY })
+  const { sim, dispatcher } = upstream
 
   it('gets a fresh bearer token each time', async () => {
-    const mint = createImsMint(imsCredential({ baseUrl: url }), { dispatcher, timeoutMs: 2000 })
+    const mint = createImsMint(imsCredential({ baseUrl: upstream.url }), { dispatcher, timeoutMs: 2000 })
     const a = await mint(0)
     const b = await mint(0)
     expect(a.accessToken).toMatch(/^eyJ[A-Za-z0-9_.-]{40,}$/)
