@@ -16,7 +16,7 @@ import {
 import { onCleanup, startBenchChild } from './cleanup.js'
 import type { BenchConfig } from './config.js'
 import { CONTENDED_CORES, waitForQuiet } from './cpu.js'
-import { hasErrors, type LoadResult, runLoad } from './load.js'
+import { hasErrors, type LoadOptions, type LoadResult, runLoad } from './load.js'
 
 export interface Ctx {
   cfg: BenchConfig
@@ -74,11 +74,15 @@ export const contention = (r: LoadResult): string => {
   return foreign >= CONTENDED_CORES ? `${use} [contended]` : use
 }
 
-/** One measured run against a started server: wait for a quiet machine, warm up, then load it. */
+/**
+ * One measured run against a started server: wait for a quiet machine, warm up, then load it (for
+ * `cfg.durationS` as fast as it answers, unless `run` paces it).
+ */
 export async function measure(
   cfg: BenchConfig,
   target: { url: string; pid: number },
   path: string,
+  run: Pick<LoadOptions, 'durationS' | 'overallRate'> = { durationS: cfg.durationS },
 ): Promise<LoadResult> {
   const load = {
     url: target.url,
@@ -89,7 +93,7 @@ export async function measure(
   }
   await waitForQuiet(cfg.quietS, target.pid)
   if (cfg.warmupS > 0) await runLoad({ ...load, durationS: cfg.warmupS })
-  return runLoad({ ...load, durationS: cfg.durationS })
+  return runLoad({ ...load, ...run })
 }
 
 export const median = (xs: number[]): number => {
@@ -268,16 +272,7 @@ export async function hotPath(ctx: Ctx): Promise<HotPathResult> {
     const targetRps = Math.max(100, Math.round(result.median.rps.broker / 2))
     const b = await startReadyBroker(opts, configPath)
     try {
-      const load = {
-        url: b.url,
-        paths: [path],
-        headers: AUTH,
-        connections: cfg.connections,
-        serverPid: b.pid,
-      }
-      await waitForQuiet(cfg.quietS, b.pid)
-      if (cfg.warmupS > 0) await runLoad({ ...load, durationS: cfg.warmupS })
-      const r = await runLoad({ ...load, durationS: cfg.pacedS, overallRate: targetRps })
+      const r = await measure(cfg, b, path, { durationS: cfg.pacedS, overallRate: targetRps })
       result.paced = { targetRps, result: r }
       if (hasErrors(r)) result.errors = true
       ctx.log(
