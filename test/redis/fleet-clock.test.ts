@@ -80,10 +80,10 @@ describe('the fleet clock across processes with skewed wall clocks', () => {
       await waitForLine(child, /this clock differs from Redis TIME/)
       return url
     }
-    const get = async (url: string, path: string) => {
+    const get = async <T>(url: string, path: string): Promise<T> => {
       const res = await fetch(`${url}${path}`, { headers: auth(SECRETS.keyAll) })
       expect(res.status).toBe(200)
-      return res.json()
+      return (await res.json()) as T
     }
 
     const ahead = await start(FIVE_MINUTES)
@@ -93,13 +93,14 @@ describe('the fleet clock across processes with skewed wall clocks', () => {
     expect(sim.mints(IMS_CLIENT_ID)).toBe(1)
     const due: number[] = []
     for (const url of [ahead, behind]) {
-      const token = await get(url, '/v1/tokens/adobe-ims')
+      const token = await get<{ expires_in: number; expires_at: string }>(url, '/v1/tokens/adobe-ims')
       expect(token.expires_in).toBeGreaterThan(290)
       expect(token.expires_in).toBeLessThanOrEqual(300)
       expect(Math.abs(Date.parse(token.expires_at) - (Date.now() + 300_000))).toBeLessThan(10_000)
-      const { credentials } = await get(url, '/v1/credentials')
-      const ims = credentials.find((c: { id: string }) => c.id === 'adobe-ims')
-      due.push(Date.parse(ims.next_refresh_at))
+      type Listed = { credentials: Array<{ id: string; next_refresh_at: string }> }
+      const { credentials } = await get<Listed>(url, '/v1/credentials')
+      const ims = credentials.find((c) => c.id === 'adobe-ims')
+      due.push(Date.parse(ims?.next_refresh_at ?? ''))
     }
     // Due at the same place of the spread; only the replicas' jitter (at most 6 s here) apart.
     expect(Math.abs((due[0] ?? 0) - (due[1] ?? 0))).toBeLessThanOrEqual(6_000)
