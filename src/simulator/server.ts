@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import {
   type Answer,
   defaultLifetime,
@@ -13,9 +13,11 @@ import {
   rejectAnswer,
 } from './answers.js'
 import { type Behaviour, parseBehaveRequest } from './behaviour.js'
+import { createPeerCounts, type PeerStats } from './peers.js'
 import { createTokenRegistry, resourceAnswer } from './resources.js'
 
 export type { Behaviour, MalformedKind } from './behaviour.js'
+export type { PeerStats } from './peers.js'
 
 export interface SimulatorOptions {
   /**
@@ -29,6 +31,14 @@ export interface SimulatorOptions {
   now?: () => number
   /** Serve HTTPS with this certificate and key (PEM), as Adobe does; plain HTTP when absent. */
   tls?: { cert: string | Buffer; key: string | Buffer }
+  /**
+   * Names the client behind a connection from its remote address (e.g. which of several broker
+   * processes it is), asked until it gives a name, then once per connection: token requests and
+   * their peak in flight are then also counted per peer (`peers()`), and each request records it.
+   */
+  peer?: (remote: { address: string; port: number }) => string | undefined
+  /** How many token requests `requests` keeps, the latest (default 1000). */
+  logLimit?: number
 }
 
 /** One token request received; never holds a secret or a token. */
@@ -37,6 +47,8 @@ export interface SimulatedRequest {
   kind: Kind
   at: number
   ok: boolean
+  /** Who sent it, when SimulatorOptions.peer named the connection. */
+  peer?: string
 }
 
 export interface Simulator {
@@ -52,8 +64,10 @@ export interface Simulator {
   reset(): void
   /** Token requests received (every outcome), in total or for one id. */
   mints(id?: string): number
-  /** The most token requests it was answering at once since start (or reset). */
-  maxInFlight(): number
+  /** The most token requests it was answering at once since start (or reset), in all or from one peer. */
+  maxInFlight(peer?: string): number
+  /** Token requests and their peak in flight per peer named by SimulatorOptions.peer, since start (or reset). */
+  peers(): Record<string, PeerStats>
   /** Tokens issued, in total or for one id. */
   issued(id?: string): number
   readonly requests: readonly SimulatedRequest[]
@@ -65,7 +79,7 @@ export interface Simulator {
 
 const PATHS: Readonly<Record<string, Kind>> = { '/ims/token/v3': 'ims', '/rest/v1/app/session/token': 'eqp' }
 const MAX_BODY = 64 * 1024
-const MAX_LOG = 1000
+const DEFAULT_LOG_LIMIT = 1000
 
 class BodyTooLarge extends Error {}
 
@@ -110,6 +124,9 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
   let closing = false
   let inFlight = 0
   let peakInFlight = 0
+  const byPeer = createPeerCounts()
+  const peerNames = new WeakMap<Socket, string>()
+  const logLimit = opts.logLimit ?? DEFAULT_LOG_LIMIT
 
   const expectedSecret = (id: string): string | readonly string[] | undefined => {
     const s = opts.secrets
@@ -132,18 +149,30 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
       timers.add(t)
     })
 
+  const peerOf = (socket: Socket): string | undefined => {
+    let name = peerNames.get(socket)
+    if (name === undefined && opts.peer) {
+      name = opts.peer({ address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 })
+      if (name !== undefined) peerNames.set(socket, name)
+    }
+    return name
+  }
+
   async function tokenRequest(
     kind: Kind,
     req: IncomingMessage,
     res: ServerResponse,
     body: string,
   ): Promise<void> {
+    const peer = peerOf(req.socket)
     inFlight++
     peakInFlight = Math.max(peakInFlight, inFlight)
+    if (peer !== undefined) byPeer.started(peer)
     try {
-      await answerToken(kind, req, res, body)
+      await answerToken(kind, req, res, body, peer)
     } finally {
       inFlight--
+      if (peer !== undefined) byPeer.ended(peer)
     }
   }
 
@@ -152,6 +181,7 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
     req: IncomingMessage,
     res: ServerResponse,
     body: string,
+    peer: string | undefined,
   ): Promise<void> {
     const parsed =
       kind === 'ims'
@@ -160,8 +190,8 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
     const { id } = parsed
     increment(minted, id)
     const record = (ok: boolean): void => {
-      log.push({ id, kind, at: now(), ok })
-      if (log.length > MAX_LOG) log.shift()
+      log.push(peer === undefined ? { id, kind, at: now(), ok } : { id, kind, at: now(), ok, peer })
+      if (log.length > logLimit) log.shift()
       if (ok) increment(issuedBy, id)
     }
 
@@ -321,8 +351,10 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
       resourceStatuses.clear()
       log.length = 0
       peakInFlight = inFlight
+      byPeer.reset()
     },
-    maxInFlight: () => peakInFlight,
+    maxInFlight: (peer) => (peer === undefined ? peakInFlight : byPeer.maxInFlight(peer)),
+    peers: () => byPeer.snapshot(),
     revoke: (which) => registry.revoke(which),
     resourceCalls: () => Object.fromEntries(resourceStatuses),
     mints: (id) => count(minted, id),
