@@ -89,6 +89,7 @@ const BROKER_VARS = [
   'LOG_LEVEL',
   'ALLOW_INSECURE_UPSTREAM',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'UPSTREAM_CONCURRENCY',
 ]
 
 export interface BrokerOptions {

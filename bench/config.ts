@@ -9,8 +9,8 @@ function num(name: string, fallback: number, min: number, max: number): number {
   return n
 }
 
-export type Phase = 'fleet' | 'hot' | 'growth' | 'memory' | 'client' | 'tls'
-const PHASES: readonly Phase[] = ['fleet', 'hot', 'growth', 'memory', 'client', 'tls']
+export type Phase = 'fleet' | 'scale' | 'hot' | 'growth' | 'memory' | 'client' | 'tls'
+const PHASES: readonly Phase[] = ['fleet', 'scale', 'hot', 'growth', 'memory', 'client', 'tls']
 
 export interface BenchConfig {
   rounds: number
@@ -21,6 +21,16 @@ export interface BenchConfig {
   growthS: number
   growthRounds: number
   memoryS: number
+  /** The fleet-scale phase (bench/scale.ts). */
+  scale: {
+    credentials: number
+    replicas: number
+    cycles: number
+    /** The token lifetime the simulator grants, s. */
+    lifetimeS: number
+    /** The simulator's delay before each token answer, ms. */
+    latencyMs: number
+  }
   phases: Set<Phase>
   /** Before each measured run, wait up to this long for other processes to go quiet. */
   quietS: number
@@ -45,6 +55,13 @@ export function benchConfig(): BenchConfig {
     growthS: num('BENCH_GROWTH_DURATION', 5, 1, 300),
     growthRounds: num('BENCH_GROWTH_ROUNDS', 2, 1, 20),
     memoryS: num('BENCH_MEMORY_SECONDS', 60, 1, 900),
+    scale: {
+      credentials: num('BENCH_FLEET_SCALE_CREDENTIALS', 1000, 1, 10_000),
+      replicas: num('BENCH_FLEET_SCALE_REPLICAS', 5, 1, 16),
+      cycles: num('BENCH_FLEET_SCALE_CYCLES', 3, 1, 20),
+      lifetimeS: num('BENCH_FLEET_SCALE_LIFETIME', 30, 10, 3600),
+      latencyMs: num('BENCH_FLEET_SCALE_LATENCY_MS', 50, 0, 5000),
+    },
     phases: new Set(phases as Phase[]),
     quietS: num('BENCH_QUIET_WAIT', 0, 0, 600),
   }

@@ -12,17 +12,23 @@ import { type Ctx, type HotPathResult, hotPath, TARGETS } from './hot-path.js'
 import { hasErrors, type LoadResult } from './load.js'
 import { findRedis } from './redis.js'
 import { machine, type Target, table, writeResults } from './report.js'
+import { type ScaleResult, scale } from './scale.js'
+import { printScale, scaleTargets } from './scale-report.js'
 import { type TlsResult, tlsPhase } from './tls.js'
 
 /**
  * `npm run bench`: builds (package.json), then measures the broker as a separate process against
  * a bare Fastify route (also on the broker's own Fastify settings and logger) and a bare node:http
- * server, checks the fleet's one-mint-per-event promise, growth with the number of credentials and
- * memory, prints a table, and writes bench/results/.
+ * server, checks the fleet's one-mint-per-event promise, measures a fleet at scale (mints per cycle,
+ * upstream requests in flight, Redis commands, start on stored tokens, RSS), growth with the number of
+ * credentials and memory, prints a table, and writes bench/results/.
  * Settings (env): BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
  * BENCH_PACED_SECONDS (5; 0 = off), BENCH_GROWTH_ROUNDS (2), BENCH_GROWTH_DURATION (5 s),
- * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,hot,growth,memory,client,tls or none; client settings in
- * bench/client.ts), BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
+ * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,scale,hot,growth,memory,client,tls or none; client
+ * settings in bench/client.ts), the scale phase's BENCH_FLEET_SCALE_REPLICAS (5),
+ * BENCH_FLEET_SCALE_CREDENTIALS (1000), BENCH_FLEET_SCALE_CYCLES (3), BENCH_FLEET_SCALE_LIFETIME (30 s
+ * token lifetime) and BENCH_FLEET_SCALE_LATENCY_MS (50: the simulator's answer delay; about two minutes
+ * in all), BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
  * the CPU before each run), BENCH_BROKER_ENTRY (another build's server.js), BENCH_NODE_ARGS (node
  * flags for every broker). bench/ab.ts compares two builds.
  */
@@ -55,6 +61,7 @@ interface Results {
   hotPath?: HotPathResult
   tls?: TlsResult
   fleet?: FleetResult
+  scale?: ScaleResult
   growth?: GrowthResult
   memory?: MemoryResult
   client?: ClientResult
@@ -97,6 +104,13 @@ async function main(): Promise<void> {
   if (cfg.phases.has('fleet')) {
     out('\n== fleet: 3 replicas on one Redis')
     results.fleet = await fleet(ctx, sim)
+  }
+  if (cfg.phases.has('scale')) {
+    const s = cfg.scale
+    out(
+      `\n== scale: ${s.replicas} replicas x ${s.credentials} credentials on one Redis, ${s.lifetimeS} s tokens, ${s.cycles} refresh cycles`,
+    )
+    results.scale = await scale(ctx)
   }
   if (cfg.phases.has('hot')) {
     out(
@@ -189,6 +203,7 @@ function evaluate(r: Results): Target[] {
       ? `${mem.rssAfterMb.toFixed(1)} MB after ${mem.loadSeconds} s (peak ${mem.hwmMb.toFixed(1)} MB)`
       : 'memory phase not run',
   })
+  targets.push(...scaleTargets(r.scale))
   targets.push(...clientTargets(r.client))
   return targets
 }
@@ -253,6 +268,7 @@ function printSummary(r: Results): void {
       `refresh of ${fl.refresh.credential}: ${fl.refresh.distinctTokens} distinct token(s) in the answers, new != rejected: ${fl.refresh.differsFromRejected}, every replica serves it after: ${fl.refresh.replicasAgreeAfter}; /metrics mints_total{success} summed over replicas: ${fl.credentials.map((id) => fl.metricsMints[id]).join('/')}`,
     )
   }
+  if (r.scale) printScale(r.scale, out)
   const g = r.growth
   if (g) {
     out(

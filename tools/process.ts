@@ -131,7 +131,14 @@ export async function waitForLine(
 /** Polls `url` until it answers `status`; fails after `timeoutMs`, or early when `child` exits. */
 export async function waitForStatus(
   url: string,
-  opts: { status?: number; timeoutMs?: number; child?: Child; headers?: Record<string, string> } = {},
+  opts: {
+    status?: number
+    timeoutMs?: number
+    child?: Child
+    headers?: Record<string, string>
+    /** Between polls (default 100 ms); shorter where the moment it answers is measured. */
+    intervalMs?: number
+  } = {},
 ): Promise<void> {
   const want = opts.status ?? 200
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000)
@@ -148,7 +155,7 @@ export async function waitForStatus(
     } catch (err) {
       last = (err as Error).message
     }
-    await sleep(100)
+    await sleep(opts.intervalMs ?? 100)
   }
   throw new Error(
     `${url} did not answer ${want} in time (last: ${last})${opts.child ? `:\n${opts.child.output()}` : ''}`,

@@ -1,0 +1,259 @@
+import { createSimulator, type PeerStats, type SimulatedRequest } from '../src/simulator/server.js'
+import { sleep, waitForStatus } from '../tools/process.js'
+import {
+  type Broker,
+  type BrokerOptions,
+  credentials,
+  newEncryptionKey,
+  newKeyPrefix,
+  simulatorSecret,
+  spawnBroker,
+  waitReady,
+  warnings,
+  writeConfig,
+} from './broker.js'
+import { onCleanup } from './cleanup.js'
+import { vmRssMb } from './growth.js'
+import type { Ctx } from './hot-path.js'
+import { createPortOwners } from './ports.js'
+import { monitorRedis } from './redis-monitor.js'
+import { type MintFigures, mintFigures, type RedisFigures, redisFigures } from './scale-figures.js'
+
+/**
+ * The fleet-scale phase: BENCH_FLEET_SCALE_REPLICAS brokers share BENCH_FLEET_SCALE_CREDENTIALS
+ * credentials on one Redis, with tokens the simulator grants for BENCH_FLEET_SCALE_LIFETIME seconds,
+ * so several refresh cycles fit in a couple of minutes. After a cold start of all of them at once it
+ * watches BENCH_FLEET_SCALE_CYCLES refresh cycles: every upstream token request (the simulator, per
+ * replica by the connection's port), every Redis command (MONITOR, per replica), then each replica's
+ * RSS, and finally starts one more replica on the stored tokens and times it to ready.
+ */
+
+/** The broker's defaults, passed explicitly so the figures know what they are judged against. */
+export const REFRESH_MARGIN = 0.2
+export const UPSTREAM_CONCURRENCY = 4
+
+export interface ScaleResult {
+  replicas: number
+  credentials: number
+  cycles: number
+  lifetimeS: number
+  latencyMs: number
+  refreshMargin: number
+  upstreamConcurrency: number
+  coldStart: {
+    ms: number
+    requests: number
+    /** Credentials not minted exactly once. */
+    notOnce: number
+    /** Upstream token requests and the most in flight at once, per replica. */
+    peers: Record<string, PeerStats>
+    maxInFlightAll: number
+  }
+  /** From the end of the cold start to the end of the last counted cycle, s. */
+  windowS: number
+  mints: MintFigures & {
+    /** Upstream token requests in the window: the simulator's counter, and /metrics summed over replicas. */
+    requests: number
+    metricsRequests: number | undefined
+  }
+  /** The same during the refresh cycles (and the extra replica's start); requests no replica was found for. */
+  upstream: { peers: Record<string, PeerStats>; maxInFlightAll: number; unattributed: number }
+  redis: RedisFigures
+  start: { ms: number; ownMints: number; fleetMints: number; notOk: number; rssMb: number }
+  idle: { rssMb: Record<string, number>; heapUsedMb: Record<string, number | undefined> }
+  /** The last warn-level lines of each replica that wrote any. */
+  warnings: Record<string, string[]>
+}
+
+const POLL_MS = 500
+const LOG_LIMIT = 1_000_000
+
+/** Sum of one metric's series in a Prometheus text, or undefined when it has none. */
+function metricSum(text: string, name: string): number | undefined {
+  let sum: number | undefined
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) {
+    sum = (sum ?? 0) + Number(m[1])
+  }
+  return sum
+}
+
+export const maxInFlight = (peers: Record<string, PeerStats>): number =>
+  Math.max(0, ...Object.values(peers).map((p) => p.maxInFlight))
+
+const scrape = async (b: Broker) => (await fetch(`${b.url}/metrics`)).text()
+
+async function mintsOnMetrics(brokers: Broker[]): Promise<number | undefined> {
+  let total = 0
+  for (const b of brokers) {
+    const n = metricSum(await scrape(b), 'token_broker_mints_total')
+    if (n === undefined) return undefined
+    total += n
+  }
+  return total
+}
+
+export async function scale(ctx: Ctx): Promise<ScaleResult> {
+  const s = ctx.cfg.scale
+  const lifetimeMs = s.lifetimeS * 1000
+  const owners = createPortOwners()
+  const sim = createSimulator({
+    secrets: simulatorSecret,
+    peer: ({ port }) => owners.owner(port),
+    logLimit: LOG_LIMIT,
+  })
+  const simUrl = await sim.listen(0, '127.0.0.1')
+  const stopSim = onCleanup(() => sim.close())
+  const behaviour = { expiresIn: s.lifetimeS, latencyMs: s.latencyMs }
+  sim.behave('*', behaviour)
+
+  const creds = credentials('scale', s.credentials, 'mixed')
+  const ids = creds.map((c) => c.upstreamId)
+  const configPath = writeConfig(simUrl, creds)
+  const base: Omit<BrokerOptions, 'name'> = {
+    simUrl,
+    creds,
+    redisUrl: ctx.redisUrl,
+    keyPrefix: newKeyPrefix('scale'),
+    encryptionKey: newEncryptionKey(),
+    env: { REFRESH_MARGIN: String(REFRESH_MARGIN), UPSTREAM_CONCURRENCY: String(UPSTREAM_CONCURRENCY) },
+  }
+  const brokers: Broker[] = []
+  const spawn = async (name: string) => {
+    const b = await spawnBroker({ ...base, name }, configPath)
+    owners.add(name, b.pid)
+    brokers.push(b)
+    return b
+  }
+
+  try {
+    // 1. Cold start: every replica at once on an empty prefix.
+    let t0 = performance.now()
+    const fleet: Broker[] = []
+    for (let i = 0; i < s.replicas; i++) fleet.push(await spawn(`scale-${i}`))
+    await Promise.all(fleet.map((b) => waitReady(b, 300_000)))
+    const coldMs = performance.now() - t0
+    const coldLog = [...sim.requests]
+    const coldStart = {
+      ms: coldMs,
+      requests: sim.mints(),
+      notOnce: ids.filter((id) => sim.mints(id) !== 1).length,
+      peers: sim.peers(),
+      maxInFlightAll: sim.maxInFlight(),
+    }
+    ctx.log(
+      `  cold start of ${s.replicas} replicas x ${s.credentials} credentials: ready in ${(coldMs / 1000).toFixed(1)} s, ${coldStart.requests} upstream requests (${coldStart.notOnce} credentials not minted exactly once), most in flight per replica ${maxInFlight(coldStart.peers)}`,
+    )
+
+    // 2. The refresh cycles, counted from here: a clean slate at the simulator, Redis watched.
+    const metricsBefore = await mintsOnMetrics(fleet)
+    const monitor = await monitorRedis(ctx.redisUrl, (port) => owners.owner(port))
+    // One synchronous step: no request can arrive between the reset and the behaviour.
+    sim.reset()
+    sim.behave('*', behaviour)
+    const from = Date.now()
+    const figures = (until: number) =>
+      mintFigures({
+        log: [...coldLog, ...sim.requests],
+        ids,
+        from,
+        until,
+        cycles: s.cycles,
+        lifetimeMs,
+        margin: REFRESH_MARGIN,
+      })
+    const deadline = from + (s.cycles + 1) * lifetimeMs + 30_000
+    while (Date.now() < deadline && figures(Date.now()).incomplete > 0) await sleep(POLL_MS)
+    // Room for a late second mint of the last cycle, well before the next cycle begins.
+    await sleep(Math.min(3000, (lifetimeMs * (1 - REFRESH_MARGIN)) / 4))
+    const until = Date.now()
+    const windowLog: SimulatedRequest[] = [...sim.requests]
+    const mints = figures(until)
+    const requests = sim.mints()
+    const metricsAfter = await mintsOnMetrics(fleet)
+    const peers = sim.peers()
+    const idle = {
+      rssMb: Object.fromEntries(fleet.map((b) => [b.name, vmRssMb(b.pid)])),
+      heapUsedMb: Object.fromEntries(
+        await Promise.all(
+          fleet.map(async (b) => {
+            const heap = metricSum(await scrape(b), 'nodejs_heap_size_used_bytes')
+            return [b.name, heap === undefined ? undefined : heap / 2 ** 20] as const
+          }),
+        ),
+      ),
+    }
+    const commands = await monitor.stop()
+    const redis = redisFigures({
+      commands,
+      replicas: fleet.map((b) => b.name),
+      mintTimes: windowLog.map((r) => r.at),
+      refreshMints: windowLog.length,
+      from,
+      until,
+    })
+    ctx.log(
+      `  ${s.cycles} refresh cycles in ${((until - from) / 1000).toFixed(0)} s: ${mints.perCredentialPerCycle.toFixed(3)} mints per credential per cycle (${mints.extra} extra, ${mints.incomplete} credentials short of ${s.cycles} cycles), most in flight per replica ${maxInFlight(peers)}, Redis commands per replica between refreshes ${redis.perReplica.map((r) => r.quietPerS.toFixed(3)).join('/')} per s over ${redis.quietS} quiet s`,
+    )
+
+    // 3. One more replica on the stored tokens: spawn to /readyz 200, and who minted meanwhile.
+    const mintsBefore = sim.mints()
+    t0 = performance.now()
+    const extra = await spawn('scale-start')
+    await waitForStatus(`${extra.url}/readyz`, {
+      status: 200,
+      timeoutMs: 60_000,
+      child: extra.child,
+      intervalMs: 20,
+    })
+    const startMs = performance.now() - t0
+    const ready = (await (await fetch(`${extra.url}/readyz`)).json()) as {
+      credentials: Record<string, { state: string }>
+    }
+    const start = {
+      ms: startMs,
+      ownMints: sim.peers()['scale-start']?.requests ?? 0,
+      fleetMints: sim.mints() - mintsBefore,
+      notOk: Object.values(ready.credentials).filter((c) => c.state !== 'ok').length,
+      rssMb: vmRssMb(extra.pid),
+    }
+    ctx.log(
+      `  one more replica on ${s.credentials} stored tokens: ready in ${startMs.toFixed(0)} ms, ${start.ownMints} mints by it (${start.fleetMints} by the whole fleet meanwhile), ${start.notOk} credentials not ok`,
+    )
+
+    const warned = Object.fromEntries(
+      brokers.map((b) => [b.name, warnings(b)] as const).filter(([, lines]) => lines.length > 0),
+    )
+    return {
+      replicas: s.replicas,
+      credentials: s.credentials,
+      cycles: s.cycles,
+      lifetimeS: s.lifetimeS,
+      latencyMs: s.latencyMs,
+      refreshMargin: REFRESH_MARGIN,
+      upstreamConcurrency: UPSTREAM_CONCURRENCY,
+      coldStart,
+      windowS: (until - from) / 1000,
+      mints: {
+        ...mints,
+        requests,
+        metricsRequests:
+          metricsBefore === undefined || metricsAfter === undefined
+            ? undefined
+            : metricsAfter - metricsBefore,
+      },
+      upstream: {
+        peers: sim.peers(),
+        maxInFlightAll: sim.maxInFlight(),
+        unattributed: sim.requests.filter((r) => r.peer === undefined).length,
+      },
+      redis,
+      start,
+      idle,
+      warnings: warned,
+    }
+  } finally {
+    await Promise.all(brokers.map((b) => b.stop()))
+    stopSim()
+    await sim.close()
+  }
+}
