@@ -37,6 +37,11 @@ export interface SimulatorOptions {
    * their peak in flight are then also counted per peer (`peers()`), and each request records it.
    */
   peer?: (remote: { address: string; port: number }) => string | undefined
+  /**
+   * The lifetime (s) granted to a token issued now, over any behaviour's `expiresIn`; undefined leaves
+   * it to them. Lets a bench hand out tokens that all come due at one moment, say.
+   */
+  lifetime?: (id: string, now: number) => number | undefined
   /** How many token requests `requests` keeps, the latest (default 1000). */
   logLimit?: number
 }
@@ -212,7 +217,8 @@ export function createSimulator(opts: SimulatorOptions = {}): Simulator {
     } else if (b.mode === 'malformed') {
       answer = malformedAnswer(kind, id, b.malformed ?? 'not_json', defaultLifetime(kind, parsed), now())
     } else {
-      answer = grantAnswer(kind, id, b.expiresIn ?? defaultLifetime(kind, parsed), now())
+      const lifetime = opts.lifetime?.(id, now()) ?? b.expiresIn ?? defaultLifetime(kind, parsed)
+      answer = grantAnswer(kind, id, lifetime, now())
     }
     const ok = b.mode === 'ok' && answer.status === 200
     if (ok) remember(kind, id, answer)

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
 import { createSimulator } from '../../src/simulator/server.js'
 
 const sim = createSimulator({ secrets: (id) => (id === 'ims-1' || id === 'app-1' ? 'right' : undefined) })
@@ -146,6 +146,34 @@ describe('simulator: behaviours and counters', () => {
     sim.reset()
     expect(sim.mints()).toBe(0)
     expect((await ims(imsOk)).status).toBe(200)
+  })
+
+  it('grants the lifetime the lifetime option gives, asked with the simulator clock, over expiresIn', async () => {
+    const asked: [string, number][] = []
+    const timed = createSimulator({
+      now: () => 1_700_000_000_000,
+      lifetime: (id, now) => {
+        asked.push([id, now])
+        return id === 'ims-1' ? 7 : undefined
+      },
+    })
+    const base = await timed.listen()
+    onTestFinished(() => timed.close())
+    timed.behave('*', { expiresIn: 5 })
+    const grant = async (clientId: string) => {
+      const res = await fetch(`${base}/ims/token/v3`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ ...imsOk, client_id: clientId }).toString(),
+      })
+      return ((await res.json()) as { expires_in: number }).expires_in
+    }
+    expect(await grant('ims-1')).toBe(7)
+    expect(await grant('ims-2')).toBe(5)
+    expect(asked).toEqual([
+      ['ims-1', 1_700_000_000_000],
+      ['ims-2', 1_700_000_000_000],
+    ])
   })
 
   it('merges partial behaviours', async () => {
