@@ -8,6 +8,8 @@ export interface SeenCommand {
   replica: string | undefined
   /** The command and what it touched, e.g. `hgetall token`, `evalsha lock release`, `time`. */
   label: string
+  /** The credential of a key the broker names by it (the key's hash tag). */
+  credential: string | undefined
   /** Run by a script (EVALSHA) rather than sent by a client: not counted as the client's commands. */
   lua: boolean
 }
@@ -27,12 +29,12 @@ export async function monitorRedis(
   owner: (port: number) => string | undefined,
 ): Promise<Monitor> {
   const seen: SeenCommand[] = []
-  const conn = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false })
-  conn.on('error', () => {
-    // The monitor's own errors end it; counts gathered so far stand.
+  // monitor() opens a connection of its own from these settings; this one never connects.
+  const settings = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 })
+  const monitor = await settings.monitor()
+  monitor.on('error', () => {
+    // A lost monitor ends the counting; what was gathered stands (the phase reports what it saw).
   })
-  await conn.connect()
-  const monitor = await conn.monitor()
   monitor.on('monitor', (time: string, args: string[], source: string | undefined) => {
     const lua = source === 'lua'
     const port = !lua && source ? Number(source.slice(source.lastIndexOf(':') + 1)) : Number.NaN
@@ -40,26 +42,29 @@ export async function monitorRedis(
       at: Number(time) * 1000,
       replica: Number.isFinite(port) ? owner(port) : undefined,
       label: label(args),
+      credential: /\{([^}]+)\}:/.exec(keyOf(args) ?? '')?.[1],
       lua,
     })
   })
   return {
     async stop() {
       monitor.disconnect()
-      conn.disconnect()
+      settings.disconnect()
       return seen
     },
   }
 }
 
 /** The command and the kind of key it touches (the broker's key names end in `}:token`, `}:lock`...). */
+const isScript = (cmd: string) => cmd === 'evalsha' || cmd === 'eval'
+const keyOf = (args: string[]) => (isScript((args[0] ?? '').toLowerCase()) ? args[3] : args[1])
+
 function label(args: string[]): string {
   const cmd = (args[0] ?? '?').toLowerCase()
-  const isScript = cmd === 'evalsha' || cmd === 'eval'
-  const key = isScript ? args[3] : args[1]
+  const key = keyOf(args)
   const kind = key === undefined ? '' : keyKind(key)
   // The two lock scripts share the key: renewal passes a TTL after the owner, release does not.
-  if (isScript && kind === 'lock') return `${cmd} lock ${args.length > 5 ? 'renew' : 'release'}`
+  if (isScript(cmd) && kind === 'lock') return `${cmd} lock ${args.length > 5 ? 'renew' : 'release'}`
   return kind ? `${cmd} ${kind}` : cmd
 }
 

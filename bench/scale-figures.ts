@@ -7,15 +7,24 @@ import type { SeenCommand } from './redis-monitor.js'
  * token request, when and from which replica) and what Redis ran (MONITOR). Pure functions.
  */
 
-export interface CycleSpread {
+export interface CycleFigures {
   cycle: number
   mints: number
   /** First to last mint of the cycle, s. */
   spanS: number
-  /** The most mints in any window of a tenth of the refresh period (sliding), and their share. */
+  /** The most mints in any window of a tenth of the refresh period (sliding). */
   maxInTenthOfCycle: number
   /** The same in a tenth of the refresh window (REFRESH_MARGIN of the lifetime): an even spread gives 10 %. */
   maxInTenthOfWindow: number
+  /**
+   * Refresh starts: each credential's first lock attempt of the cycle (the first replica whose
+   * refresh timer fired), so the schedule's own spread, before the upstream limiter queues the mints.
+   */
+  starts: number
+  startSpanS: number
+  startsMaxInTenthOfWindow: number
+  /** Client commands of all replicas from the cycle's first refresh start to QUIET_PAD_MS after its last mint, per mint. */
+  commandsPerMint: number
 }
 
 export interface MintFigures {
@@ -25,15 +34,21 @@ export interface MintFigures {
   extra: number
   /** Credentials that did not reach `cycles` refreshes in the time allowed. */
   incomplete: number
-  /** Median time between a credential's successive refreshes, s. */
+  /** Median time between a credential's successive refreshes, s (from the second cycle on). */
   periodS: number
-  cycles: CycleSpread[]
-  /** How old the replaced token was at each refresh, in tenths of its lifetime (bin 7: 70-80 %). */
+  cycles: CycleFigures[]
+  /**
+   * How old the replaced token was at each refresh from the second cycle on (tokens of `lifetimeMs`),
+   * in tenths of its lifetime: bin 7 is 70-80 %.
+   */
   ageHistogram: number[]
 }
 
+/** Activity of a refresh (lock, reads, write, the others' reads after the announcement) lies this close to its mint. */
+const QUIET_PAD_MS = 2000
+
 /** The most of the sorted `times` within any window of `widthMs`. */
-export function maxInWindow(times: number[], widthMs: number): number {
+export function maxInWindow(times: readonly number[], widthMs: number): number {
   let best = 0
   let from = 0
   for (let to = 0; to < times.length; to++) {
@@ -44,69 +59,113 @@ export function maxInWindow(times: number[], widthMs: number): number {
 }
 
 /**
- * Groups each credential's mints after its first (cold-start) mint into refresh cycles: a mint more
- * than half a nominal refresh period after the start of the current cycle starts the next one, so a
- * second mint of the same refresh (two replicas minting) stays in its cycle and counts as extra.
+ * Each key's times grouped into at most `limit` cycles: a time more than `gapMs` after the first of
+ * the current cycle starts the next one. So a second mint of the same refresh (two replicas
+ * minting), or a replica retrying the lock, stays in its cycle.
  */
-export function mintFigures(o: {
+export function cyclesOf(times: readonly number[], gapMs: number, limit: number): number[][] {
+  const out: number[][] = []
+  for (const t of [...times].sort((a, b) => a - b)) {
+    const current = out.at(-1)
+    if (current && t - current[0]! <= gapMs) current.push(t)
+    else if (out.length < limit) out.push([t])
+    else break
+  }
+  return out
+}
+
+const byKey = <T>(items: readonly T[], key: (x: T) => string | undefined, at: (x: T) => number) => {
+  const m = new Map<string, number[]>()
+  for (const x of items) {
+    const k = key(x)
+    if (k === undefined) continue
+    const list = m.get(k)
+    if (list) list.push(at(x))
+    else m.set(k, [at(x)])
+  }
+  return m
+}
+
+export interface FigureInput {
+  /** The simulator's log: the cold start's requests and the window's. */
   log: readonly SimulatedRequest[]
+  /** Every Redis command in the window (empty while the run is still being watched). */
+  commands: readonly SeenCommand[]
+  /** The upstream ids (what the simulator counts by). */
   ids: readonly string[]
-  /** Mints before this (epoch ms) are the cold start. */
+  /** The end of the cold start (epoch ms): the window's start. */
   from: number
   until: number
   cycles: number
   lifetimeMs: number
   margin: number
-}): MintFigures {
+}
+
+export function mintFigures(o: FigureInput): MintFigures {
   const nominalMs = o.lifetimeMs * (1 - o.margin)
-  const byId = new Map<string, number[]>(o.ids.map((id) => [id, []]))
+  const gapMs = nominalMs / 2
+  const windowMs = o.lifetimeMs * o.margin
+  const inWindow = o.log.filter((r) => r.at >= o.from && r.at <= o.until)
+  const mintsById = byKey(
+    inWindow,
+    (r) => r.id,
+    (r) => r.at,
+  )
   const coldAt = new Map<string, number>()
-  for (const r of o.log) {
-    if (r.at < o.from) coldAt.set(r.id, Math.max(coldAt.get(r.id) ?? 0, r.at))
-    else if (r.at <= o.until) byId.get(r.id)?.push(r.at)
-  }
+  for (const r of o.log) if (r.at < o.from) coldAt.set(r.id, Math.max(coldAt.get(r.id) ?? 0, r.at))
+
   let counted = 0
   let expected = 0
   let incomplete = 0
-  const starts: number[][] = Array.from({ length: o.cycles }, () => [])
   const cycleMints: number[][] = Array.from({ length: o.cycles }, () => [])
   const periods: number[] = []
   const ages: number[] = new Array(10).fill(0)
-  for (const [id, times] of byId) {
-    times.sort((a, b) => a - b)
+  for (const id of o.ids) {
+    const cycles = cyclesOf(mintsById.get(id) ?? [], gapMs, o.cycles)
     let previous = coldAt.get(id)
-    let cycle = -1
-    let start = Number.NEGATIVE_INFINITY
-    for (const t of times) {
-      if (t - start > nominalMs / 2) {
-        cycle++
-        if (cycle >= o.cycles) break
-        if (previous !== undefined) {
-          periods.push(t - previous)
-          const tenth = Math.floor(((t - previous) / o.lifetimeMs) * 10)
-          ages[Math.min(9, Math.max(0, tenth))]!++
-        }
-        start = t
-        previous = t
-        starts[cycle]!.push(t)
+    for (const [k, times] of cycles.entries()) {
+      cycleMints[k]!.push(...times)
+      counted += times.length
+      // The first cycle replaces the cold start's tokens, whose lifetimes were not lifetimeMs.
+      if (previous !== undefined && k > 0) {
+        periods.push(times[0]! - previous)
+        ages[Math.min(9, Math.floor(((times[0]! - previous) / o.lifetimeMs) * 10))]!++
       }
-      cycleMints[cycle]!.push(t)
-      counted++
+      previous = times[0]
     }
-    const done = Math.min(o.cycles, cycle + 1)
-    if (done < o.cycles) incomplete++
-    expected += done
+    if (cycles.length < o.cycles) incomplete++
+    expected += cycles.length
   }
-  const periodMs = median(periods)
-  const windowMs = o.lifetimeMs * o.margin
-  const cycles = cycleMints.map((times, k) => {
-    const sorted = [...times].sort((a, b) => a - b)
+  const periodMs = periods.length ? median(periods) : nominalMs
+
+  // Refresh starts: each credential's first lock attempt per cycle, from MONITOR.
+  const locks = byKey(
+    o.commands.filter((c) => !c.lua && c.replica !== undefined && c.label === 'set lock'),
+    (c) => c.credential,
+    (c) => c.at,
+  )
+  const cycleStarts: number[][] = Array.from({ length: o.cycles }, () => [])
+  for (const times of locks.values()) {
+    for (const [k, cycle] of cyclesOf(times, gapMs, o.cycles).entries()) cycleStarts[k]!.push(cycle[0]!)
+  }
+  const clientCommands = o.commands.filter((c) => !c.lua && c.replica !== undefined).map((c) => c.at)
+
+  const cycles = cycleMints.map((mints, k) => {
+    const sorted = [...mints].sort((a, b) => a - b)
+    const starts = [...cycleStarts[k]!].sort((a, b) => a - b)
+    const first = Math.min(sorted[0] ?? Number.POSITIVE_INFINITY, starts[0] ?? Number.POSITIVE_INFINITY)
+    const last = (sorted.at(-1) ?? first) + QUIET_PAD_MS
+    const commands = clientCommands.filter((t) => t >= first && t <= last).length
     return {
       cycle: k + 1,
       mints: sorted.length,
       spanS: sorted.length ? (sorted.at(-1)! - sorted[0]!) / 1000 : 0,
-      maxInTenthOfCycle: maxInWindow(sorted, (Number.isFinite(periodMs) ? periodMs : nominalMs) / 10),
+      maxInTenthOfCycle: maxInWindow(sorted, periodMs / 10),
       maxInTenthOfWindow: maxInWindow(sorted, windowMs / 10),
+      starts: starts.length,
+      startSpanS: starts.length ? (starts.at(-1)! - starts[0]!) / 1000 : 0,
+      startsMaxInTenthOfWindow: maxInWindow(starts, windowMs / 10),
+      commandsPerMint: sorted.length ? commands / sorted.length : Number.NaN,
     }
   })
   return {
@@ -137,20 +196,19 @@ export interface RedisFigures {
   scriptByLabel: Record<string, number>
 }
 
-/** Activity of a refresh (lock, reads, write, the others' reads after the announcement) lies this close to its mint. */
-const QUIET_PAD_MS = 2000
-
 export function redisFigures(o: {
   commands: readonly SeenCommand[]
   replicas: readonly string[]
   mintTimes: readonly number[]
-  refreshMints: number
   from: number
   until: number
 }): RedisFigures {
   const seconds = Math.max(1, Math.floor((o.until - o.from) / 1000))
   const busy = new Array<boolean>(seconds).fill(false)
+  let refreshMints = 0
   for (const t of o.mintTimes) {
+    if (t < o.from || t > o.until) continue
+    refreshMints++
     const first = Math.floor((t - QUIET_PAD_MS - o.from) / 1000)
     const last = Math.floor((t + QUIET_PAD_MS - o.from) / 1000)
     for (let s = Math.max(0, first); s <= Math.min(seconds - 1, last); s++) busy[s] = true
@@ -195,7 +253,7 @@ export function redisFigures(o: {
       quietPerS: quietS ? c.quiet / quietS : Number.NaN,
     })),
     unattributed,
-    perRefresh: o.refreshMints ? total / o.refreshMints : Number.NaN,
+    perRefresh: refreshMints ? total / refreshMints : Number.NaN,
     publishes,
     byLabel,
     quietByLabel,

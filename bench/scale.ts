@@ -1,4 +1,4 @@
-import { createSimulator, type PeerStats, type SimulatedRequest } from '../src/simulator/server.js'
+import { createSimulator, type PeerStats } from '../src/simulator/server.js'
 import { sleep, waitForStatus } from '../tools/process.js'
 import {
   type Broker,
@@ -16,7 +16,7 @@ import { onCleanup } from './cleanup.js'
 import { vmRssMb } from './growth.js'
 import type { Ctx } from './hot-path.js'
 import { createPortOwners } from './ports.js'
-import { monitorRedis } from './redis-monitor.js'
+import { monitorRedis, type SeenCommand } from './redis-monitor.js'
 import { type MintFigures, mintFigures, type RedisFigures, redisFigures } from './scale-figures.js'
 
 /**
@@ -26,6 +26,11 @@ import { type MintFigures, mintFigures, type RedisFigures, redisFigures } from '
  * watches BENCH_FLEET_SCALE_CYCLES refresh cycles: every upstream token request (the simulator, per
  * replica by the connection's port), every Redis command (MONITOR, per replica), then each replica's
  * RSS, and finally starts one more replica on the stored tokens and times it to ready.
+ *
+ * The cold start's tokens are granted lifetimes that bring every credential due at one moment: with
+ * lifetimes of seconds a cold start would otherwise spread them over a good part of the refresh
+ * window by itself, which at production lifetimes (hours) it does not. So the first cycle is every
+ * credential coming due together, and the cycles after it refresh credentials minted together.
  */
 
 /** The broker's defaults, passed explicitly so the figures know what they are judged against. */
@@ -51,6 +56,8 @@ export interface ScaleResult {
   }
   /** From the end of the cold start to the end of the last counted cycle, s. */
   windowS: number
+  /** Cold-start tokens whose lifetime brought them due at the common moment (the others: the plain lifetime). */
+  aligned: number
   mints: MintFigures & {
     /** Upstream token requests in the window: the simulator's counter, and /metrics summed over replicas. */
     requests: number
@@ -60,13 +67,24 @@ export interface ScaleResult {
   upstream: { peers: Record<string, PeerStats>; maxInFlightAll: number; unattributed: number }
   redis: RedisFigures
   start: { ms: number; ownMints: number; fleetMints: number; notOk: number; rssMb: number }
-  idle: { rssMb: Record<string, number>; heapUsedMb: Record<string, number | undefined> }
+  /** Each replica at the end of the cycles: VmRSS, and the V8 heap (used, reserved) and external memory from /metrics, MB. */
+  idle: {
+    rssMb: Record<string, number>
+    heapUsedMb: Record<string, number | undefined>
+    heapTotalMb: Record<string, number | undefined>
+    externalMb: Record<string, number | undefined>
+  }
+  /** The largest replica's RSS every RSS_EVERY_MS from the end of the cold start, MB. */
+  rssTrendMb: number[]
   /** The last warn-level lines of each replica that wrote any. */
   warnings: Record<string, string[]>
 }
 
 const POLL_MS = 500
 const LOG_LIMIT = 1_000_000
+/** The first refresh is due this long after the cold start could have been due itself: room for the cold start. */
+const COLD_START_ALLOWANCE_MS = 20_000
+export const RSS_EVERY_MS = 5000
 
 /** Sum of one metric's series in a Prometheus text, or undefined when it has none. */
 function metricSum(text: string, name: string): number | undefined {
@@ -92,13 +110,44 @@ async function mintsOnMetrics(brokers: Broker[]): Promise<number | undefined> {
   return total
 }
 
+async function idleMemory(fleet: Broker[]): Promise<ScaleResult['idle']> {
+  const rssMb = Object.fromEntries(fleet.map((b) => [b.name, vmRssMb(b.pid)]))
+  const texts = await Promise.all(fleet.map(async (b) => [b.name, await scrape(b)] as const))
+  const mb = (name: string) =>
+    Object.fromEntries(
+      texts.map(([broker, text]) => {
+        const bytes = metricSum(text, name)
+        return [broker, bytes === undefined ? undefined : bytes / 2 ** 20]
+      }),
+    )
+  return {
+    rssMb,
+    heapUsedMb: mb('nodejs_heap_size_used_bytes'),
+    heapTotalMb: mb('nodejs_heap_size_total_bytes'),
+    externalMb: mb('nodejs_external_memory_bytes'),
+  }
+}
+
 export async function scale(ctx: Ctx): Promise<ScaleResult> {
   const s = ctx.cfg.scale
   const lifetimeMs = s.lifetimeS * 1000
   const owners = createPortOwners()
+  const launchedAt = Date.now()
+  const firstDue = launchedAt + (1 - REFRESH_MARGIN) * lifetimeMs + COLD_START_ALLOWANCE_MS
+  let aligning = true
+  let aligned = 0
+  /** The lifetime whose refresh moment (REFRESH_MARGIN of it left) is firstDue; none once too close. */
+  const dueTogether = (now: number): number | undefined => {
+    if (!aligning) return undefined
+    const seconds = (firstDue - now) / (1 - REFRESH_MARGIN) / 1000
+    if (seconds < s.lifetimeS / 2) return undefined
+    aligned++
+    return Math.round(seconds * 1000) / 1000
+  }
   const sim = createSimulator({
     secrets: simulatorSecret,
     peer: ({ port }) => owners.owner(port),
+    lifetime: (_id, now) => dueTogether(now),
     logLimit: LOG_LIMIT,
   })
   const simUrl = await sim.listen(0, '127.0.0.1')
@@ -132,6 +181,7 @@ export async function scale(ctx: Ctx): Promise<ScaleResult> {
     for (let i = 0; i < s.replicas; i++) fleet.push(await spawn(`scale-${i}`))
     await Promise.all(fleet.map((b) => waitReady(b, 300_000)))
     const coldMs = performance.now() - t0
+    aligning = false
     const coldLog = [...sim.requests]
     const coldStart = {
       ms: coldMs,
@@ -151,9 +201,10 @@ export async function scale(ctx: Ctx): Promise<ScaleResult> {
     sim.reset()
     sim.behave('*', behaviour)
     const from = Date.now()
-    const figures = (until: number) =>
+    const figures = (until: number, commands: SeenCommand[] = []) =>
       mintFigures({
         log: [...coldLog, ...sim.requests],
+        commands,
         ids,
         from,
         until,
@@ -161,33 +212,31 @@ export async function scale(ctx: Ctx): Promise<ScaleResult> {
         lifetimeMs,
         margin: REFRESH_MARGIN,
       })
-    const deadline = from + (s.cycles + 1) * lifetimeMs + 30_000
-    while (Date.now() < deadline && figures(Date.now()).incomplete > 0) await sleep(POLL_MS)
+    const rssTrendMb: number[] = []
+    const sampleRss = () => rssTrendMb.push(Math.max(...fleet.map((b) => vmRssMb(b.pid))))
+    sampleRss()
+    let lastRss = performance.now()
+    const deadline = firstDue + s.cycles * lifetimeMs + 30_000
+    while (Date.now() < deadline && figures(Date.now()).incomplete > 0) {
+      await sleep(POLL_MS)
+      if (performance.now() - lastRss >= RSS_EVERY_MS) {
+        sampleRss()
+        lastRss = performance.now()
+      }
+    }
     // Room for a late second mint of the last cycle, well before the next cycle begins.
     await sleep(Math.min(3000, (lifetimeMs * (1 - REFRESH_MARGIN)) / 4))
     const until = Date.now()
-    const windowLog: SimulatedRequest[] = [...sim.requests]
-    const mints = figures(until)
+    const commands = await monitor.stop()
+    const mints = figures(until, commands)
     const requests = sim.mints()
     const metricsAfter = await mintsOnMetrics(fleet)
     const peers = sim.peers()
-    const idle = {
-      rssMb: Object.fromEntries(fleet.map((b) => [b.name, vmRssMb(b.pid)])),
-      heapUsedMb: Object.fromEntries(
-        await Promise.all(
-          fleet.map(async (b) => {
-            const heap = metricSum(await scrape(b), 'nodejs_heap_size_used_bytes')
-            return [b.name, heap === undefined ? undefined : heap / 2 ** 20] as const
-          }),
-        ),
-      ),
-    }
-    const commands = await monitor.stop()
+    const idle = await idleMemory(fleet)
     const redis = redisFigures({
       commands,
       replicas: fleet.map((b) => b.name),
-      mintTimes: windowLog.map((r) => r.at),
-      refreshMints: windowLog.length,
+      mintTimes: sim.requests.map((r) => r.at),
       from,
       until,
     })
@@ -232,6 +281,7 @@ export async function scale(ctx: Ctx): Promise<ScaleResult> {
       refreshMargin: REFRESH_MARGIN,
       upstreamConcurrency: UPSTREAM_CONCURRENCY,
       coldStart,
+      aligned,
       windowS: (until - from) / 1000,
       mints: {
         ...mints,
@@ -249,6 +299,7 @@ export async function scale(ctx: Ctx): Promise<ScaleResult> {
       redis,
       start,
       idle,
+      rssTrendMb,
       warnings: warned,
     }
   } finally {
