@@ -27,8 +27,8 @@ import { type TlsResult, tlsPhase } from './tls.js'
  * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,scale,hot,growth,memory,client,tls or none; client
  * settings in bench/client.ts), the scale phase's BENCH_FLEET_SCALE_REPLICAS (5),
  * BENCH_FLEET_SCALE_CREDENTIALS (1000), BENCH_FLEET_SCALE_CYCLES (3), BENCH_FLEET_SCALE_LIFETIME (30 s
- * token lifetime) and BENCH_FLEET_SCALE_LATENCY_MS (50: the simulator's answer delay; about two minutes
- * in all), BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
+ * token lifetime) and BENCH_FLEET_SCALE_LATENCY_MS (50: the simulator's answer delay),
+ * BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
  * the CPU before each run), BENCH_BROKER_ENTRY (another build's server.js), BENCH_NODE_ARGS (node
  * flags for every broker). bench/ab.ts compares two builds.
  */
