@@ -38,6 +38,12 @@ export interface CoordinateOptions {
    * mint and mint without the lock.
    */
   waitUntil: number
+  /**
+   * A need that can wait for the store: while the store is unreachable before this moment (epoch
+   * ms), give up with StoreUnreachable rather than mint without the lock; from it on, mint without.
+   * Absent: a need that cannot wait mints without the lock at once.
+   */
+  storeWaitUntil?: number
   /** Fallback re-check while another replica mints, in case its announcement is lost. */
   pollMs: number
   /** Just before this replica calls upstream: may refuse the mint by throwing (forced-mint limit). */
@@ -58,6 +64,14 @@ export class BrakeInForce extends Error {
     super(
       `a mint by another replica failed (${brake.kind}); resting until ${new Date(brake.until).toISOString()}`,
     )
+  }
+}
+
+/** The store could not be reached, and this need could wait for it rather than mint without the lock. */
+export class StoreUnreachable extends Error {
+  override readonly name = 'StoreUnreachable'
+  constructor(cause: unknown) {
+    super(`the store is unreachable: ${errorText(cause)}`)
   }
 }
 
@@ -86,6 +100,8 @@ export async function coordinate(o: CoordinateOptions): Promise<Outcome> {
     try {
       lock = await o.store.acquire(o.id, o.lockTtlMs)
     } catch (err) {
+      // Each replica minting on its own is the cost of not waiting: paid only when the need must.
+      if (o.storeWaitUntil !== undefined && o.clock.now() < o.storeWaitUntil) throw new StoreUnreachable(err)
       o.log.warn(
         { credential: o.id, err: errorText(err) },
         'store unreachable: minting without the fleet lock',

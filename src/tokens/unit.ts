@@ -6,11 +6,11 @@ import type { Logger } from '../core/logger.js'
 import type { MintReason } from '../core/mint-reason.js'
 import { marginStart, refreshAt } from '../core/schedule.js'
 import type { TokenStore } from '../core/store.js'
-import { fingerprint, type Token } from '../core/token.js'
+import { fingerprint, lifetimeMs, type Token } from '../core/token.js'
 import type { Tracer } from '../core/tracer.js'
 import { type ManagerEvents, mintWithRetries } from './attempts.js'
 import { afterFailure, asUpstreamError, brakeAfter, type Failing } from './brake.js'
-import { BrakeInForce, coordinate, ShuttingDown } from './coordinator.js'
+import { BrakeInForce, coordinate, ShuttingDown, StoreUnreachable } from './coordinator.js'
 import { createForcedLimit } from './forced.js'
 import { meets, remainingMs } from './freshness.js'
 import type { Notices } from './notices.js'
@@ -18,6 +18,8 @@ import { type Accept, getToken, refreshToken, type Serving } from './serving.js'
 
 const LOCK_POLL_MS = 250
 const MIN_REFRESH_INTERVAL_MS = 1_000
+/** How soon a background refresh that found the store unreachable tries it again. */
+const STORE_RETRY_MS = 2_000
 
 export type CredentialState = 'pending' | 'ok' | 'failing'
 
@@ -146,12 +148,15 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     arm()
   }
 
-  /** Cancels the armed refresh and, unless `next` is false or refreshes have stopped, arms the next. */
-  function arm(next = true): void {
+  /**
+   * Cancels the armed refresh and, unless `next` is false or refreshes have stopped, arms the next:
+   * at the refresh moment, or no sooner than `notBefore`.
+   */
+  function arm(next = true, notBefore = 0): void {
     timer?.cancel()
     timer = undefined
     if (!next || stopped() || deps.draining()) return
-    const at = nextRefreshAt()
+    const at = Math.max(nextRefreshAt(), notBefore)
     timer = { cancel: clock.schedule(backgroundRefresh, at - now()), at }
   }
 
@@ -181,14 +186,22 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
       now() + deps.maxMintMs(settings.credential),
       previous?.expiresAt ?? Number.POSITIVE_INFINITY,
     )
-    obtain(accept, 'refresh', { waitUntil })
+    // With the store unreachable (a failover, say), the refresh waits for it while the held token
+    // has half its margin left: minting without the lock then would be one mint per replica.
+    const storeWaitUntil = previous ? previous.expiresAt - (deps.refreshMargin / 2) * lifetimeMs(previous) : 0
+    const need = { waitUntil, storeWaitUntil }
+    obtain(accept, 'refresh', need)
       // A joined forced run the limit refused is no verdict on this refresh: go again, unforced.
       .catch((err: unknown) => {
         if (!(err instanceof TooManyForcedMints)) throw err
-        return obtain(accept, 'refresh', { waitUntil })
+        return obtain(accept, 'refresh', need)
       })
-      .catch(() => {
-        // Recorded and re-armed by fail(); callers are served from memory meanwhile.
+      .catch((err: unknown) => {
+        if (err instanceof StoreUnreachable) {
+          log.debug({ credential: id }, 'store unreachable: the refresh waits for it')
+          arm(true, now() + STORE_RETRY_MS)
+        }
+        // Anything else was recorded and re-armed by fail(); callers are served from memory meanwhile.
       })
   }
 
@@ -228,7 +241,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   function obtain(
     accept: Accept,
     reason: MintReason,
-    need: { forced?: boolean; force?: boolean; waitUntil?: number } = {},
+    need: { forced?: boolean; force?: boolean; waitUntil?: number; storeWaitUntil?: number } = {},
   ): Promise<Token> {
     // A run begun with settings a reload has since replaced is not joined: it mints with those.
     if (inflight?.settings === settings) return inflight.promise
@@ -261,6 +274,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           // A live holder may take its whole mint; waiting that long is no worse than minting here.
           waitUntil: need.waitUntil ?? now() + deps.maxMintMs(current.credential),
           pollMs: LOCK_POLL_MS,
+          ...(need.storeWaitUntil === undefined ? {} : { storeWaitUntil: need.storeWaitUntil }),
           ...(need.forced ? { beforeMint: forcedLimit.admit } : {}),
         })
         if (outcome.minted) mints++
@@ -276,6 +290,8 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
           arm()
           throw err
         }
+        // Nor is a store a background refresh chose to wait for: it re-arms itself.
+        if (err instanceof StoreUnreachable) throw err
         throw fail(err)
       }
     }
@@ -312,6 +328,9 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     forced = false,
   ): Promise<Token> {
     const token = await obtain(accept, reason, { forced }).catch((err: unknown) => {
+      // A joined background refresh that chose to wait for the store is no answer for a caller:
+      // its own run mints, without the lock if it must.
+      if (err instanceof StoreUnreachable) return obtain(accept, reason, { forced })
       // The forced-mint limit is for forced refreshes: a caller that is not forcing and joined a
       // refused forced run goes again with its own, unforced run.
       if (forced || !(err instanceof TooManyForcedMints)) throw err

@@ -227,3 +227,57 @@ describe('the forced-mint limit refuses only forced refreshes', () => {
     expect(t.manager.status('ims').nextRefreshAt).toBeGreaterThan(t.clock.now())
   })
 })
+
+describe('a background refresh while the store is unreachable', () => {
+  const L = 3600 * SECOND
+  /** The store's lock fails as it does while Redis is down; `restore` brings it back. */
+  function cutStore(t: ReturnType<typeof setup>) {
+    const acquire = t.store.acquire
+    t.store.acquire = () => Promise.reject(new Error('Connection is closed.'))
+    return () => {
+      t.store.acquire = acquire
+    }
+  }
+
+  it('waits for the store instead of minting without the lock, and mints once when it is back', async () => {
+    const t = setup({ random: () => 0, lifetimeS: 3600 })
+    await t.started()
+    const due = t.manager.status('ims').nextRefreshAt!
+    const restore = cutStore(t)
+    await t.clock.advanceTo(due + 10 * SECOND)
+    expect(t.upstream('ims').calls).toBe(1)
+    expect(t.manager.status('ims').state).toBe('ok')
+
+    restore()
+    await t.clock.advance(2 * SECOND)
+    expect(t.upstream('ims').calls).toBe(2)
+    expect(t.manager.peek('ims')?.accessToken).toBe('ims-2')
+    expect((await t.store.get('ims'))?.accessToken).toBe('ims-2')
+  })
+
+  it('mints without the lock once half the margin is left, when it must', async () => {
+    const t = setup({ random: () => 0, lifetimeS: 3600 })
+    await t.started()
+    cutStore(t)
+    // Half of the 20 % margin: 10 % of the lifetime left.
+    await t.clock.advanceTo(EPOCH + 0.9 * L - 3 * SECOND)
+    expect(t.upstream('ims').calls).toBe(1)
+    // It tries the store every 2 s: the first try from then on mints.
+    await t.clock.advance(5 * SECOND)
+    expect(t.upstream('ims').calls).toBe(2)
+    expect(t.upstream('ims').callTimes[1]).toBeGreaterThanOrEqual(EPOCH + 0.9 * L)
+    expect(t.manager.peek('ims')?.accessToken).toBe('ims-2')
+  })
+
+  it('a caller who needs a new token meanwhile gets one at once, without the lock', async () => {
+    const t = setup({ random: () => 0, lifetimeS: 3600 })
+    await t.started()
+    const due = t.manager.status('ims').nextRefreshAt!
+    cutStore(t)
+    await t.clock.advanceTo(due + SECOND)
+    expect(t.upstream('ims').calls).toBe(1)
+    const token = await t.settled(t.manager.get('ims', 0.5 * 3600))
+    expect(token.accessToken).toBe('ims-2')
+    expect(t.upstream('ims').calls).toBe(2)
+  })
+})
