@@ -1,18 +1,22 @@
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { ConnectionOptions } from 'node:tls'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
+import { certDir } from './certs.js'
 import { onPath } from './find-redis.js'
 import { type Child, freePort, sleep, startChild } from './process.js'
 
 /**
- * Real Redis topologies for the tests and the bench, from `redis-server` on PATH: one server, a
- * Sentinel group (a master, a replica, three sentinels), a Cluster (three masters, optionally one
- * replica each), and a TLS server with an ACL user. Each is started once per test file and stopped
- * by its `stop()`. A missing `redis-server` fails loudly: nothing is ever skipped.
+ * Real Redis topologies for the tests, from `redis-server` on PATH: a Sentinel group (a master, a
+ * replica, three sentinels), a Cluster (three masters, optionally one replica each), and a single
+ * TLS server. Each may ask for an ACL user and TLS, as managed offerings do. Each is started once
+ * per test file and stopped by its `stop()`. A missing `redis-server` fails loudly: nothing is
+ * ever skipped.
  */
 
 export interface HostPort {
@@ -25,6 +29,34 @@ export interface RedisNode {
   readonly child: Child
   /** Kills the process at once (SIGKILL), as a crash would. */
   kill(): Promise<void>
+}
+
+/** An ACL user: the broker's, on every data node, allowed `rules` (default: everything). */
+export interface AclUser {
+  username: string
+  password: string
+  rules?: readonly string[]
+}
+
+/** What a topology demands of its clients beyond host and port. */
+export interface Security {
+  /** The default user off and this user on; the topology's own plumbing uses an admin user of its own. */
+  acl?: AclUser
+  /** TLS only (the plain port off), with certificates from a CA made for this topology. */
+  tls?: boolean
+  /**
+   * With `tls`: nodes known by name only, as managed services publish them. Certificates name
+   * `localhost` and no address, and the nodes announce `localhost` rather than their address.
+   */
+  byName?: boolean
+}
+
+/** How a client reaches the topology: the CA to trust (with `tls`) and the ACL user (with `acl`). */
+export interface Access {
+  /** `localhost` with `byName`, else the address. */
+  readonly host: string
+  readonly tls?: { readonly ca: string; readonly caFile: string }
+  readonly acl?: AclUser
 }
 
 const HOST = '127.0.0.1'
@@ -55,10 +87,105 @@ function isFree(port: number): Promise<boolean> {
 
 const BASE_ARGS = ['--bind', HOST, '--save', '', '--appendonly', 'no']
 
-async function startNode(name: string, dir: string, args: string[], port?: number): Promise<RedisNode> {
+/** A topology's directory, certificates and users, and how its own plumbing connects. */
+interface Setup {
+  dir: string
+  access: Access
+  /** The user replication, sentinels and cluster set-up authenticate as. */
+  admin?: { username: string; password: string }
+  tlsFiles?: { cert: string; key: string; ca: string }
+  /** Removes the directory (certificates included). */
+  remove(): Promise<void>
+}
+
+const secret = (what: string) => `${what}-${randomBytes(9).toString('base64url')}`
+
+async function prepare(name: string, security: Security): Promise<Setup> {
+  if (security.byName && !security.tls) throw new Error('byName needs tls: names matter to certificates')
+  const certs = await certDir()
+  const dir = await mkdtemp(join(tmpdir(), `tb-${name}-`))
+  const remove = async () => {
+    await rm(dir, { recursive: true, force: true })
+    await certs.remove()
+  }
+  try {
+    let tls: Access['tls']
+    let tlsFiles: Setup['tlsFiles']
+    if (security.tls) {
+      const ca = await certs.ca(`${name}-ca`)
+      const leaf = await ca.issue(`${name}-node`, security.byName ? ['DNS:localhost'] : undefined)
+      tls = { ca: ca.cert, caFile: ca.certFile }
+      tlsFiles = { cert: leaf.certFile, key: leaf.keyFile, ca: ca.certFile }
+    }
+    return {
+      dir,
+      access: {
+        host: security.byName ? 'localhost' : HOST,
+        ...(tls ? { tls } : {}),
+        ...(security.acl ? { acl: security.acl } : {}),
+      },
+      ...(security.acl ? { admin: { username: 'topology-admin', password: secret('admin') } } : {}),
+      ...(tlsFiles ? { tlsFiles } : {}),
+      remove,
+    }
+  } catch (err) {
+    await remove()
+    throw err
+  }
+}
+
+/** The listening part of a server's or sentinel's configuration: a plain port, or a TLS one only. */
+function listenLines(setup: Setup, port: number): string[][] {
+  const f = setup.tlsFiles
+  if (!f) return [['port', String(port)]]
+  return [
+    ['port', '0'],
+    ['tls-port', String(port)],
+    ['tls-cert-file', f.cert],
+    ['tls-key-file', f.key],
+    ['tls-ca-cert-file', f.ca],
+    ['tls-auth-clients', 'no'],
+    // Replication, the cluster bus and the sentinels' own links speak TLS too.
+    ['tls-replication', 'yes'],
+  ]
+}
+
+/** A data node's command line: listening, users, and how its replica authenticates to its master. */
+function serverArgs(setup: Setup, port: number, extra: string[] = []): string[] {
+  const args = [...BASE_ARGS, ...listenLines(setup, port).flatMap(([k, ...v]) => [`--${k}`, ...v])]
+  const { acl } = setup.access
+  if (acl && setup.admin) {
+    const { username, password } = setup.admin
+    args.push('--user', 'default', 'off')
+    args.push('--user', username, 'on', `>${password}`, '~*', '&*', '+@all')
+    args.push('--user', acl.username, 'on', `>${acl.password}`, ...(acl.rules ?? ['~*', '&*', '+@all']))
+    args.push('--masteruser', username, '--masterauth', password)
+  }
+  return [...args, ...extra, '--dir', setup.dir]
+}
+
+/** How the topology's own commands reach a node or a sentinel. */
+interface Conn {
+  port: number
+  username?: string
+  password?: string
+  tls?: ConnectionOptions
+}
+
+/** The admin's connection to a data node. */
+function nodeConn(setup: Setup, port: number): Conn {
+  return {
+    port,
+    ...(setup.admin ? setup.admin : {}),
+    // Every certificate names localhost, with or without an address.
+    ...(setup.access.tls ? { tls: { ca: setup.access.tls.ca, servername: 'localhost' } } : {}),
+  }
+}
+
+async function startNode(name: string, setup: Setup, extra: string[], port?: number): Promise<RedisNode> {
   const p = port ?? (await freePort())
-  const child = startChild(name, binary(), [...args, '--port', String(p), '--dir', dir])
-  await waitUntil(`${name} to answer`, () => ping(p), child)
+  const child = startChild(name, binary(), serverArgs(setup, p, extra))
+  await waitUntil(`${name} to answer`, () => ping(nodeConn(setup, p)), child)
   return {
     port: p,
     child,
@@ -80,10 +207,13 @@ async function waitUntil(what: string, check: () => Promise<boolean>, child?: Ch
 }
 
 /** One command on a short-lived connection. */
-async function ask(port: number, ...args: string[]): Promise<unknown> {
+async function ask(conn: Conn, ...args: string[]): Promise<unknown> {
   const c = new Redis({
     host: HOST,
-    port,
+    port: conn.port,
+    ...(conn.username ? { username: conn.username } : {}),
+    ...(conn.password ? { password: conn.password } : {}),
+    ...(conn.tls ? { tls: conn.tls } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -97,16 +227,22 @@ async function ask(port: number, ...args: string[]): Promise<unknown> {
   }
 }
 
-const ping = async (port: number) => (await ask(port, 'PING')) === 'PONG'
+const ping = async (conn: Conn) => (await ask(conn, 'PING')) === 'PONG'
 
-const stopAll = async (children: Child[], dir: string) => {
+const stopAll = async (children: Child[], setup: Setup) => {
   await Promise.all(children.map((c) => c.stop(3000)))
-  await rm(dir, { recursive: true, force: true })
+  await setup.remove()
+}
+
+export interface SentinelSecurity extends Security {
+  /** The sentinels' own password (their default user), which they also give each other. */
+  sentinelPassword?: string
 }
 
 export interface SentinelGroup {
   readonly master: string
   readonly sentinels: HostPort[]
+  readonly access: Access
   /** The node Sentinel names master now. */
   currentMaster(): Promise<RedisNode>
   readonly nodes: RedisNode[]
@@ -114,59 +250,89 @@ export interface SentinelGroup {
 }
 
 /** A master, its replica and three sentinels (quorum 2) that fail over within a few seconds. */
-export async function startSentinelGroup(master = 'mymaster'): Promise<SentinelGroup> {
-  const dir = await mkdtemp(join(tmpdir(), 'tb-sentinel-'))
+export async function startSentinelGroup(
+  master = 'mymaster',
+  security: SentinelSecurity = {},
+): Promise<SentinelGroup> {
+  const setup = await prepare('sentinel', security)
+  const { dir, access } = setup
   const children: Child[] = []
+  // Announcing a name makes the sentinels hand out `localhost`, which the certificates name.
+  const announce = security.byName ? ['--replica-announce-ip', 'localhost'] : []
   try {
-    const primary = await startNode('redis-master', dir, BASE_ARGS)
+    const primary = await startNode('redis-master', setup, announce)
     children.push(primary.child)
-    const replica = await startNode('redis-replica', dir, [
-      ...BASE_ARGS,
+    const replica = await startNode('redis-replica', setup, [
+      ...announce,
       '--replicaof',
-      HOST,
+      access.host,
       String(primary.port),
     ])
     children.push(replica.child)
     await waitUntil('the replica to sync', async () =>
-      String(await ask(replica.port, 'INFO', 'replication')).includes('master_link_status:up'),
+      String(await ask(nodeConn(setup, replica.port), 'INFO', 'replication')).includes(
+        'master_link_status:up',
+      ),
     )
+    const sentinelConn = (port: number): Conn => ({
+      port,
+      ...(security.sentinelPassword ? { password: security.sentinelPassword } : {}),
+      ...(access.tls ? { tls: { ca: access.tls.ca, servername: 'localhost' } } : {}),
+    })
     const sentinels: HostPort[] = []
     for (let i = 0; i < 3; i++) {
       const port = await freePort()
       const conf = join(dir, `sentinel-${i}.conf`)
-      await writeFile(
-        conf,
-        [
-          `port ${port}`,
-          `bind ${HOST}`,
-          `dir ${dir}`,
-          `sentinel monitor ${master} ${HOST} ${primary.port} 2`,
-          `sentinel down-after-milliseconds ${master} 1000`,
-          `sentinel failover-timeout ${master} 4000`,
-          '',
-        ].join('\n'),
-      )
+      const lines = [
+        ...listenLines(setup, port),
+        ['bind', HOST],
+        ['dir', dir],
+        ...(security.byName
+          ? [
+              ['sentinel', 'resolve-hostnames', 'yes'],
+              ['sentinel', 'announce-hostnames', 'yes'],
+              ['sentinel', 'announce-ip', 'localhost'],
+            ]
+          : []),
+        ['sentinel', 'monitor', master, access.host, String(primary.port), '2'],
+        ['sentinel', 'down-after-milliseconds', master, '1000'],
+        ['sentinel', 'failover-timeout', master, '4000'],
+        ...(setup.admin
+          ? [
+              ['sentinel', 'auth-user', master, setup.admin.username],
+              ['sentinel', 'auth-pass', master, setup.admin.password],
+            ]
+          : []),
+        ...(security.sentinelPassword
+          ? [
+              ['requirepass', security.sentinelPassword],
+              ['sentinel', 'sentinel-pass', security.sentinelPassword],
+            ]
+          : []),
+      ]
+      await writeFile(conf, `${lines.map((l) => l.join(' ')).join('\n')}\n`)
       const child = startChild(`sentinel-${i}`, binary(), [conf, '--sentinel'])
       children.push(child)
-      await waitUntil(`sentinel ${i}`, () => ping(port), child)
-      sentinels.push({ host: HOST, port })
+      await waitUntil(`sentinel ${i}`, () => ping(sentinelConn(port)), child)
+      sentinels.push({ host: access.host, port })
     }
     const nodes = [primary, replica]
     // Sentinels learn of the replica and of each other through hello messages: ready to fail over.
     for (const s of sentinels) {
       await waitUntil('the sentinels to know each other and the replica', async () => {
-        const others = (await ask(s.port, 'SENTINEL', 'SENTINELS', master)) as unknown[]
-        const replicas = (await ask(s.port, 'SENTINEL', 'REPLICAS', master)) as unknown[]
+        const others = (await ask(sentinelConn(s.port), 'SENTINEL', 'SENTINELS', master)) as unknown[]
+        const replicas = (await ask(sentinelConn(s.port), 'SENTINEL', 'REPLICAS', master)) as unknown[]
         return others.length === 2 && replicas.length === 1
       })
     }
     return {
       master,
       sentinels,
+      access,
       nodes,
       async currentMaster() {
         const [, port] = (await ask(
-          sentinels[0]?.port ?? 0,
+          sentinelConn(sentinels[0]?.port ?? 0),
           'SENTINEL',
           'GET-MASTER-ADDR-BY-NAME',
           master,
@@ -175,10 +341,10 @@ export async function startSentinelGroup(master = 'mymaster'): Promise<SentinelG
         if (!node) throw new Error(`sentinel names an unknown master on port ${port}`)
         return node
       },
-      stop: () => stopAll(children, dir),
+      stop: () => stopAll(children, setup),
     }
   } catch (err) {
-    await stopAll(children, dir)
+    await stopAll(children, setup)
     throw err
   }
 }
@@ -186,6 +352,7 @@ export async function startSentinelGroup(master = 'mymaster'): Promise<SentinelG
 export interface RedisCluster {
   readonly nodes: HostPort[]
   readonly all: RedisNode[]
+  readonly access: Access
   /** The master serving `slot` now. */
   masterOf(slot: number): Promise<RedisNode>
   /** Waits until every live node reports the cluster ok. */
@@ -194,19 +361,20 @@ export interface RedisCluster {
 }
 
 /** Three masters (and `replicas` replicas each), slots spread by `redis-cli --cluster create`. */
-export async function startCluster(replicas: 0 | 1 = 0): Promise<RedisCluster> {
+export async function startCluster(replicas: 0 | 1 = 0, security: Security = {}): Promise<RedisCluster> {
   const cli = onPath('redis-cli')
   if (!cli) throw new Error('These tests need redis-cli on PATH (the Debian package redis-tools); none found')
-  const dir = await mkdtemp(join(tmpdir(), 'tb-cluster-'))
+  const setup = await prepare('cluster', security)
+  const { dir, access } = setup
   const all: RedisNode[] = []
+  const conn = (port: number) => nodeConn(setup, port)
   try {
     for (let i = 0; i < 3 * (1 + replicas); i++) {
       const port = await clusterPort()
       const node = await startNode(
         `cluster-${i}`,
-        dir,
+        setup,
         [
-          ...BASE_ARGS,
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
@@ -215,24 +383,37 @@ export async function startCluster(replicas: 0 | 1 = 0): Promise<RedisCluster> {
           '1000',
           '--cluster-replica-validity-factor',
           '0',
+          // The bus speaks TLS too (the nodes show each other the same certificate).
+          ...(access.tls ? ['--tls-cluster', 'yes'] : []),
+          // CLUSTER SLOTS then names `localhost`, as managed services name their nodes.
+          ...(security.byName
+            ? ['--cluster-announce-hostname', 'localhost', '--cluster-preferred-endpoint-type', 'hostname']
+            : []),
         ],
         port,
       )
       all.push(node)
     }
-    await run(cli, [
-      '--cluster',
-      'create',
-      ...all.map((n) => `${HOST}:${n.port}`),
-      '--cluster-replicas',
-      String(replicas),
-      '--cluster-yes',
-    ])
+    await run(
+      cli,
+      [
+        ...(setup.tlsFiles ? ['--tls', '--cacert', setup.tlsFiles.ca] : []),
+        ...(setup.admin ? ['--user', setup.admin.username] : []),
+        '--cluster',
+        'create',
+        ...all.map((n) => `${HOST}:${n.port}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
+      // The password through the environment, not the command line.
+      { env: { ...process.env, ...(setup.admin ? { REDISCLI_AUTH: setup.admin.password } : {}) } },
+    )
     const live = () => all.filter((n) => n.child.isRunning())
     const waitOk = async () => {
       for (const n of live()) {
         await waitUntil('the cluster to be ok', async () =>
-          String(await ask(n.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'),
+          String(await ask(conn(n.port), 'CLUSTER', 'INFO')).includes('cluster_state:ok'),
         )
       }
     }
@@ -241,17 +422,18 @@ export async function startCluster(replicas: 0 | 1 = 0): Promise<RedisCluster> {
       // Replicas in sync, so a master's death loses nothing and a replica can take over.
       for (const n of all) {
         await waitUntil('replicas to sync', async () => {
-          const info = String(await ask(n.port, 'INFO', 'replication'))
+          const info = String(await ask(conn(n.port), 'INFO', 'replication'))
           return info.includes('role:master') || info.includes('master_link_status:up')
         })
       }
     }
     return {
-      nodes: all.map((n) => ({ host: HOST, port: n.port })),
+      nodes: all.map((n) => ({ host: access.host, port: n.port })),
       all,
+      access,
       async masterOf(slot) {
         for (const n of live()) {
-          const ranges = (await ask(n.port, 'CLUSTER', 'SLOTS').catch(() => [])) as Array<
+          const ranges = (await ask(conn(n.port), 'CLUSTER', 'SLOTS').catch(() => [])) as Array<
             [number, number, [string, number]]
           >
           const range = ranges.find(([from, to]) => slot >= from && slot <= to)
@@ -265,13 +447,13 @@ export async function startCluster(replicas: 0 | 1 = 0): Promise<RedisCluster> {
       stop: () =>
         stopAll(
           all.map((n) => n.child),
-          dir,
+          setup,
         ),
     }
   } catch (err) {
     await stopAll(
       all.map((n) => n.child),
-      dir,
+      setup,
     )
     throw err
   }
@@ -290,129 +472,28 @@ export interface TlsRedis {
 }
 
 /**
- * A Redis listening on TLS only, with a certificate made now by `openssl` (a CA and a server
- * certificate for 127.0.0.1), the default user off and one ACL user allowed what the broker needs.
+ * A Redis listening on TLS only (a CA and a certificate for 127.0.0.1 made now), the default user
+ * off and one ACL user, `broker`, allowed `rules` (default: everything).
  */
-export async function startTlsRedis(): Promise<TlsRedis> {
-  const openssl = onPath('openssl')
-  if (!openssl) throw new Error('The TLS Redis tests need openssl on PATH; none found')
-  const dir = await mkdtemp(join(tmpdir(), 'tb-tls-redis-'))
+export async function startTlsRedis(rules?: readonly string[]): Promise<TlsRedis> {
+  const acl: AclUser = { username: 'broker', password: secret('pw'), ...(rules ? { rules } : {}) }
+  const setup = await prepare('tls-redis', { tls: true, acl })
   const children: Child[] = []
   try {
-    const f = (name: string) => join(dir, name)
-    const ssl = (...args: string[]) => run(openssl, args, { cwd: dir })
-    await ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=test-ca',
-      '-keyout',
-      f('ca.key'),
-      '-out',
-      f('ca.crt'),
-    )
-    await ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      f('server.key'),
-      '-out',
-      f('server.csr'),
-    )
-    await writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
-    await ssl(
-      'x509',
-      '-req',
-      '-in',
-      f('server.csr'),
-      '-CA',
-      f('ca.crt'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      f('ext.cnf'),
-      '-out',
-      f('server.crt'),
-    )
-    const username = 'broker'
-    const password = `pw-${Math.random().toString(36).slice(2)}`
-    const port = await freePort()
-    const child = startChild('redis-tls', binary(), [
-      ...BASE_ARGS,
-      '--port',
-      '0',
-      '--tls-port',
-      String(port),
-      '--tls-cert-file',
-      f('server.crt'),
-      '--tls-key-file',
-      f('server.key'),
-      '--tls-ca-cert-file',
-      f('ca.crt'),
-      '--tls-auth-clients',
-      'no',
-      '--dir',
-      dir,
-      '--user',
-      'default',
-      'off',
-      '--user',
-      username,
-      'on',
-      `>${password}`,
-      '~*',
-      '&*',
-      '+@all',
-    ])
-    children.push(child)
-    const ca = (await import('node:fs/promises')).readFile(f('ca.crt'), 'utf8')
-    const caPem = await ca
-    await waitUntil(
-      'the TLS redis to answer',
-      async () => {
-        const c = new Redis({
-          host: HOST,
-          port,
-          username,
-          password,
-          tls: { ca: caPem },
-          lazyConnect: true,
-          maxRetriesPerRequest: 0,
-          retryStrategy: () => null,
-        })
-        c.on('error', () => {})
-        try {
-          await c.connect()
-          return (await c.ping()) === 'PONG'
-        } finally {
-          c.disconnect()
-        }
-      },
-      child,
-    )
+    const node = await startNode('redis-tls', setup, [])
+    children.push(node.child)
+    const tls = setup.access.tls!
     return {
-      url: `rediss://${username}:${password}@${HOST}:${port}`,
-      username,
-      password,
-      port,
-      ca: caPem,
-      caFile: f('ca.crt'),
-      stop: () => stopAll(children, dir),
+      url: `rediss://${acl.username}:${acl.password}@${HOST}:${node.port}`,
+      username: acl.username,
+      password: acl.password,
+      port: node.port,
+      ca: tls.ca,
+      caFile: tls.caFile,
+      stop: () => stopAll(children, setup),
     }
   } catch (err) {
-    await stopAll(children, dir)
+    await stopAll(children, setup)
     throw err
   }
 }
