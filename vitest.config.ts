@@ -5,8 +5,9 @@ import { configDefaults, defineConfig } from 'vitest/config'
  * run after the rest, so their dozens of processes never starve the timing of the other files.
  */
 const TOPOLOGIES = [
-  'test/store/redis-{sentinel,cluster,tls}.test.ts',
+  'test/store/redis-{sentinel,cluster,tls}*.test.ts',
   'test/redis/{sentinel,cluster}.test.ts',
+  'test/process/redis-tls.test.ts',
 ]
 
 export default defineConfig({

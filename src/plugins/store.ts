@@ -1,10 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Env } from '../config/env.js'
-import { describeTarget, redisTarget } from '../config/redis-mode.js'
+import { ConfigError } from '../config/errors.js'
+import { describeTarget, type RedisTarget, redisTarget } from '../config/redis-mode.js'
 import { type Clock, createFleetClock, systemClock } from '../core/clock.js'
 import type { TokenStore } from '../core/store.js'
 import { createMemoryStore } from '../store/memory.js'
+import type { Refusal } from '../store/redis-refusal.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -55,11 +57,42 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
     // waiting briefly lets the warm-up take tokens already in Redis (promise 5).
     // Sentinel and Cluster take more steps to connect (ask the sentinels, map the slots): more time.
     await redis.connect(target.mode === 'single' ? undefined : 5000)
+    // Redis that answers but refuses (a wrong password, an untrusted certificate) is no outage but
+    // a setting to fix: starting anyway would leave every replica minting on its own, unnoticed.
+    const refusal = await redis.refusal()
+    if (refusal) {
+      await redis.close()
+      throw new ConfigError(refusalMessage(target, refusal))
+    }
     store = redis
     fastify.decorate('fleetClock', fleetClock)
   }
   fastify.decorate('store', store)
   // Closed by the shutdown plugin.
+}
+
+/** The start-up error for a refusal: which setting to look at, and what Redis or TLS said. */
+function refusalMessage(target: RedisTarget, refusal: Refusal): string {
+  const said = `(${refusal.detail})`
+  switch (refusal.kind) {
+    case 'credentials': {
+      const where =
+        target.mode === 'single'
+          ? 'the user and password of REDIS_URL'
+          : target.username === undefined
+            ? 'REDIS_PASSWORD'
+            : 'REDIS_USERNAME and REDIS_PASSWORD'
+      return `Redis refused ${where} ${said}`
+    }
+    case 'sentinel-credentials':
+      return `the Redis Sentinels refused REDIS_SENTINEL_PASSWORD ${said}`
+    case 'permissions':
+      return `the Redis ACL user lacks a permission the broker needs ${said}; it must be allowed the keys and channels under REDIS_KEY_PREFIX`
+    case 'untrusted-certificate':
+      return `Redis's TLS certificate is not trusted ${said}; if a private CA signed it, name that CA's PEM file in NODE_EXTRA_CA_CERTS`
+    case 'certificate-name':
+      return `Redis's TLS certificate does not name the host the broker connects to ${said}; connect by a name the certificate holds`
+  }
 }
 
 export default fp(storePlugin, {

@@ -68,6 +68,29 @@ export function createRedisClient(
   }
 }
 
+/**
+ * The first server a TLS client of `endpoints` shakes hands with, and with which TLS settings:
+ * where to look for a certificate problem. Undefined without TLS.
+ */
+export function firstTlsServer(
+  endpoints: RedisEndpoints,
+  tls: ConnectionOptions = {},
+): { host: string; port: number; tls: ConnectionOptions } | undefined {
+  switch (endpoints.mode) {
+    case 'single': {
+      if (!endpoints.url.startsWith('rediss:')) return undefined
+      const u = new URL(endpoints.url)
+      // WHATWG keeps IPv6 hosts in brackets; TLS wants the bare address.
+      return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 6379), tls }
+    }
+    case 'sentinel':
+    case 'cluster': {
+      const first = endpoints.mode === 'sentinel' ? endpoints.sentinels[0] : endpoints.nodes[0]
+      return endpoints.tls && first ? { host: first.host, port: first.port, tls } : undefined
+    }
+  }
+}
+
 function auth(a: Auth, tls: ConnectionOptions): RedisOptions {
   return {
     ...(a.username !== undefined ? { username: a.username } : {}),

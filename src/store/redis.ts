@@ -9,7 +9,13 @@ import type { Token } from '../core/token.js'
 import { createKeyring, type Keyring, recordAuthKey } from './crypto.js'
 import { holdLease, releaseWhenAnswered } from './lease.js'
 import { decodeBrake, encodeBrake, laterBrake, readTokenRecord, tokenRecordJson } from './records.js'
-import { createRedisClient, type RedisClient, type RedisEndpoints } from './redis-connection.js'
+import {
+  createRedisClient,
+  firstTlsServer,
+  type RedisClient,
+  type RedisEndpoints,
+} from './redis-connection.js'
+import { classifyRefusal, probeCertificate, type Refusal } from './redis-refusal.js'
 
 export interface RedisStoreOptions {
   /** A single Redis by URL; or `endpoints` for Sentinel and Cluster (then `describe` names it in logs). */
@@ -64,6 +70,13 @@ export interface RedisTokenStore extends TokenStore {
    * tells the outcome). Optional: the store connects by itself and commands fail fast until then.
    */
   connect(timeoutMs?: number): Promise<void>
+  /**
+   * While not connected: whether Redis answered and refused this replica (its credentials, its
+   * permissions, or Redis's certificate), rather than being unreachable. A wrong setting, which
+   * waiting will not cure. With TLS, a handshake of its own tells a certificate problem that the
+   * client reported only as a closed connection. Undefined while connected or merely unreachable.
+   */
+  refusal(): Promise<Refusal | undefined>
 }
 
 // Fence and write in one step, so two replicas cannot interleave check and write.
@@ -200,6 +213,8 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   let state: StoreState = 'down'
   let closing = false
   let lastError = ''
+  /** The latest connection error was a refusal (a setting to fix), not an outage. */
+  let refused: Refusal | undefined
   // One warn line per outage (including "unreachable from the start"), not one per retry.
   let downLogged = false
   const stateListeners: Array<(s: StoreState) => void> = []
@@ -225,6 +240,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     if (next === 'ok') {
       downLogged = false
       lastError = ''
+      refused = undefined
       log.info({ redis: where }, 'redis store connected')
       for (const w of readyWaiters) w()
     } else {
@@ -239,15 +255,36 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       }
     }
   }
+  /** Notes a refusal; true when it is the first since the store was last connected. */
+  const noteRefusal = (refusal: Refusal | undefined): boolean => {
+    if (state !== 'down') return false
+    const first = refusal !== undefined && refused === undefined
+    // Kept until connected: a refusal is often followed by a mere "connection closed".
+    refused = refusal ?? refused
+    // Whoever waits in connect() learns of a refusal at once: waiting longer would not cure it.
+    if (refused) for (const w of readyWaiters) w()
+    return first
+  }
+  const logRefusal = (err: string, refusal: Refusal) =>
+    log.error(
+      { redis: where, err, refused: refusal.kind },
+      'redis refused this replica; check its Redis settings',
+    )
   // Always handled (an unhandled 'error' event would crash the process). ioredis messages carry
   // host:port at most, never the password.
   const onError = (err: Error) => {
-    lastError = err.message
+    lastError = errorText(err)
+    const refusal = classifyRefusal(err)
     update()
-    if (state === 'down' && !downLogged && !closing) {
+    const first = noteRefusal(refusal)
+    if (closing) log.debug({ redis: where, err: lastError }, 'redis connection error')
+    else if (first && refusal) {
       downLogged = true
-      log.warn({ redis: where, err: err.message }, 'redis store unreachable; serving from memory, retrying')
-    } else log.debug({ redis: where, err: err.message }, 'redis connection error')
+      logRefusal(lastError, refusal)
+    } else if (state === 'down' && !downLogged) {
+      downLogged = true
+      log.warn({ redis: where, err: lastError }, 'redis store unreachable; serving from memory, retrying')
+    } else log.debug({ redis: where, err: lastError }, 'redis connection error')
   }
   // Registered before the generic handlers, so they see the subscription as lost.
   sub.on('close', () => {
@@ -266,12 +303,16 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         subscribed = true
         update()
       },
-      // Refused while connected (e.g. an ACL) is worth a warn; a drop mid-outage is not.
-      (err: Error) =>
-        log[sub.status === 'ready' ? 'warn' : 'debug'](
-          { err: err.message },
-          'redis subscribe failed; retried on reconnect',
-        ),
+      (err: Error) => {
+        // Refused while connected (an ACL without the channel) is a setting to fix; a drop
+        // mid-outage is not worth a line.
+        const refusal = sub.status === 'ready' ? classifyRefusal(err) : undefined
+        if (refusal) {
+          if (noteRefusal(refusal)) logRefusal(err.message, refusal)
+        } else if (sub.status === 'ready') {
+          log.warn({ err: err.message }, 'redis subscribe failed; retried on reconnect')
+        } else log.debug({ err: err.message }, 'redis subscribe failed; retried on reconnect')
+      },
     )
   })
   const tokenListeners: Array<(id: string) => void> = []
@@ -390,7 +431,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const store: RedisTokenStore = {
     kind: 'redis',
     async connect(timeoutMs = 2000) {
-      if (closing) return
+      if (closing || refused) return
       if (state === 'ok') {
         if (opts.fleetClock) await syncClock().catch(() => {})
         return
@@ -507,6 +548,13 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       )
       return { count, resetInMs }
     },
+    async refusal() {
+      if (state === 'ok') return undefined
+      if (refused) return refused
+      const server = firstTlsServer(endpoints, opts.tls)
+      if (!server) return undefined
+      return probeCertificate(server.host, server.port, server.tls, options.connectTimeout ?? 2000)
+    },
     onToken(listener) {
       tokenListeners.push(listener)
     },
@@ -537,4 +585,10 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     },
   }
   return store
+}
+
+/** An error's message, with the node's own reason when a Cluster could map no node. */
+function errorText(err: Error): string {
+  const last = (err as { lastNodeError?: unknown }).lastNodeError
+  return last instanceof Error ? `${err.message} Last error: ${last.message}` : err.message
 }

@@ -105,14 +105,20 @@ export async function buildBroker(opts: TestBrokerOptions): Promise<FastifyInsta
     logger: stream ? { ...loggerOptions(env.LOG_LEVEL ?? 'trace'), stream } : false,
   }) as unknown as FastifyInstance
   fastify.addHook('onClose', cleanup)
-  await fastify.register(app, {
-    env,
-    clock: opts.clock,
-    random: opts.random,
-    dispatcher: opts.dispatcher,
-    upstreamCa: opts.upstreamCa,
-  })
-  await fastify.ready()
+  try {
+    await fastify.register(app, {
+      env,
+      clock: opts.clock,
+      random: opts.random,
+      dispatcher: opts.dispatcher,
+      upstreamCa: opts.upstreamCa,
+    })
+    await fastify.ready()
+  } catch (err) {
+    // A refused start (as server.ts would exit on) leaves nothing behind: the caller checks the error.
+    await fastify.close().catch(() => undefined)
+    throw err
+  }
   if (opts.warm !== false) await fastify.tokens.start()
   return fastify
 }
