@@ -62,11 +62,16 @@ export function createRedisClient(
         maxRedirections: 8,
         slotsRefreshTimeout: options.connectTimeout ?? 2000,
         redisOptions: { ...perNode, ...auth(endpoints, tls) },
+        // Seed nodes are reached by the name given, not by an address looked up first: a node's
+        // certificate names the host (a managed service's configuration endpoint), never its address.
+        ...(endpoints.tls ? { dnsLookup: keepName } : {}),
       }
       return new Cluster(endpoints.nodes, clusterOptions)
     }
   }
 }
+
+const keepName: NonNullable<ClusterOptions['dnsLookup']> = (hostname, callback) => callback(null, hostname)
 
 /**
  * The first server a TLS client of `endpoints` shakes hands with, and with which TLS settings:
