@@ -93,23 +93,31 @@ export function createTokenManager(opts: TokenManagerOptions) {
     })()
   })
 
+  /**
+   * Warms `list`: what the fleet holds for all of them in a few round trips (not one each; when that
+   * fails, each unit asks on its own and carries on from there if Redis is down), then a few units
+   * at a time, so that this replica holds only a few fleet locks while its mints queue for upstream.
+   * Each replica goes through them in its own order: a fleet starting together shares the minting
+   * instead of waiting in turn on the locks of whichever replica came first.
+   */
+  async function warmAll(list: CredentialUnit[]): Promise<void> {
+    const stored = await store.getMany(list.map((unit) => unit.credential.id)).catch(() => undefined)
+    const queue = shuffled(list, deps.random)
+    const worker = async () => {
+      for (let unit = queue.pop(); unit; unit = queue.pop()) {
+        const id = unit.credential.id
+        await unit.warm(stored ? async () => stored.get(id) : undefined)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(WARM_UP_CONCURRENCY, queue.length) }, worker))
+  }
+
   return {
     /** Warm-up: loads or mints every credential's token. Resolves once each has been tried. */
     start(): Promise<void> {
-      warming ??= (async () => {
-        // What the fleet holds, for every credential in a few round trips (not one each); when that
-        // fails, each unit asks on its own (and carries on from there if Redis is down).
-        const stored = await store.getMany([...units.keys()]).catch(() => undefined)
-        const queue = [...units.values()]
-        const worker = async () => {
-          for (let unit = queue.shift(); unit; unit = queue.shift()) {
-            const id = unit.credential.id
-            await unit.warm(stored ? async () => stored.get(id) : undefined)
-          }
-        }
-        await Promise.all(Array.from({ length: Math.min(WARM_UP_CONCURRENCY, queue.length) }, worker))
+      warming ??= warmAll([...units.values()]).then(() => {
         started = true
-      })()
+      })
       return warming
     },
 
@@ -169,21 +177,22 @@ export function createTokenManager(opts: TokenManagerOptions) {
         log.info({ credential: id }, 'credential removed')
       }
       const work: Promise<void>[] = []
+      const added: CredentialUnit[] = []
       for (const [id, credential] of next) {
         const unit = units.get(id)
         if (!unit) {
-          const added = createCredentialUnit(credential, deps)
-          units.set(id, added)
+          const fresh = createCredentialUnit(credential, deps)
+          units.set(id, fresh)
+          added.push(fresh)
           changes.added.push(id)
           log.info({ credential: id }, 'credential added')
-          work.push(added.warm())
         } else if (!sameCredential(unit.credential, credential)) {
           changes.changed.push(id)
           log.info({ credential: id }, 'credential changed: minting with the new settings')
           work.push(unit.reconfigure(credential))
         }
       }
-      await Promise.all(work)
+      await Promise.all([...work, warmAll(added)])
       return changes
     },
 
@@ -206,3 +215,15 @@ export function createTokenManager(opts: TokenManagerOptions) {
 }
 
 const sameCredential = (a: Credential, b: Credential): boolean => settingsDigest(a) === settingsDigest(b)
+
+/** A copy of `list` in random order (Fisher-Yates). */
+function shuffled<T>(list: readonly T[], random: () => number): T[] {
+  const out = [...list]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    const a = out[i] as T
+    out[i] = out[j] as T
+    out[j] = a
+  }
+  return out
+}

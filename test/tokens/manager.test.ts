@@ -92,6 +92,36 @@ describe('warm-up', () => {
 })
 
 describe('reconfigure', () => {
+  it('warms many added credentials a few at a time, from one read of the store', async () => {
+    const { manager, upstream, clock, store, started } = setup({ credentials: ['a'] })
+    await started()
+    const ids = Array.from({ length: 40 }, (_, i) => `n${i}`)
+    const held = ids.map((id) => upstream(id).hold())
+    let reads = 0
+    const getMany = store.getMany.bind(store)
+    store.getMany = (list) => {
+      reads++
+      return getMany(list)
+    }
+    const applying = watch(manager.reconfigure([credential('a'), ...ids.map((id) => credential(id))]))
+    await clock.flush()
+    expect(reads).toBe(1)
+    // Never more than 8 upstream calls pending at once, until all 40 have been answered.
+    const answered = new Set<string>()
+    for (let round = 0; answered.size < ids.length && round < ids.length; round++) {
+      const pending = ids.filter((id) => upstream(id).calls > 0 && !answered.has(id))
+      expect(pending.length).toBeGreaterThan(0)
+      expect(pending.length).toBeLessThanOrEqual(8)
+      for (const id of pending) {
+        held[ids.indexOf(id)]?.grant()
+        answered.add(id)
+      }
+      await clock.flush()
+    }
+    expect(applying.settled).toBe(true)
+    for (const id of ids) expect(upstream(id).calls).toBe(1)
+  })
+
   it('mints with a changed secret at once, serving the old token until the new one arrives', async () => {
     const { manager, upstream, clock, started, settled } = setup({ credentials: ['a'] })
     await started()
