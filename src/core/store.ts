@@ -56,7 +56,10 @@ export interface TokenStore {
   readonly kind: StoreKind
   /** The stored token, or undefined when absent, expired or unreadable (e.g. fails to decrypt). */
   get(id: string): Promise<Token | undefined>
-  /** The stored tokens of many credentials at once (warm-up), in a few round trips; absent ids are left out. */
+  /**
+   * The stored tokens of many credentials at once (warm-up), in a few round trips, in the order the
+   * ids are given; ids that `get` finds nothing for (absent, expired or unreadable) are left out.
+   */
   getMany(ids: readonly string[]): Promise<Map<string, Token>>
   /**
    * Stores the token until its expiry, unless a token minted later (greater `mintedAt`) is already
