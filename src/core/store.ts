@@ -35,6 +35,14 @@ export interface Brake {
   until: number
 }
 
+/**
+ * What `getMany` read: the stored tokens by id, and the ids it could not read because their part of
+ * the store did not answer (a Cluster node down). Those are unknown rather than absent, and left out.
+ */
+export interface StoredTokens extends ReadonlyMap<string, Token> {
+  readonly unknown: ReadonlySet<string>
+}
+
 export type StoreKind = 'memory' | 'redis'
 export type StoreState = 'ok' | 'down'
 
@@ -59,8 +67,10 @@ export interface TokenStore {
   /**
    * The stored tokens of many credentials at once (warm-up), in a few round trips, in the order the
    * ids are given; ids that `get` finds nothing for (absent, expired or unreadable) are left out.
+   * Where only part of the store fails (one Cluster node), only its ids are `unknown`; it rejects
+   * when no part answers.
    */
-  getMany(ids: readonly string[]): Promise<Map<string, Token>>
+  getMany(ids: readonly string[]): Promise<StoredTokens>
   /**
    * Stores the token until its expiry, unless a token minted later (greater `mintedAt`) is already
    * stored: then nothing is written and the result is false. The check and the write are atomic.

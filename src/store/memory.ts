@@ -37,7 +37,8 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): TokenStore {
         const token = live(id)
         if (token) found.set(id, token)
       }
-      return found
+      // An in-process Map always answers: nothing is unknown.
+      return Object.assign(found, { unknown: new Set<string>() })
     },
     async put(id, token) {
       // The fence: never replace a token minted at the same time or later, nor one whose settings took

@@ -358,8 +358,12 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     )
   }
 
-  /** HGETALL of every key in as few round trips as the topology allows: one pipeline per Cluster node. */
-  const readHashes = async (keys: readonly string[]): Promise<Array<Record<string, string>>> => {
+  /**
+   * HGETALL of every key in as few round trips as the topology allows: one pipeline per Cluster
+   * node. A key whose read failed holds the error in its place, so a node that fails costs only its
+   * own keys.
+   */
+  const readHashes = async (keys: readonly string[]): Promise<Array<Record<string, string> | Error>> => {
     const groups = new Map<string, number[]>()
     for (const [i, key] of keys.entries()) {
       // ioredis sends a pipeline to one node: group the keys by the nodes serving their slots.
@@ -368,29 +372,39 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       if (list) list.push(i)
       else groups.set(group, [i])
     }
-    const out: Array<Record<string, string>> = new Array(keys.length)
+    const out: Array<Record<string, string> | Error | undefined> = new Array(keys.length)
     await Promise.all(
       [...groups.values()].map(async (indexes) => {
-        const replies = (await redis.pipeline(indexes.map((i) => ['hgetall', keys[i] ?? ''])).exec()) ?? []
-        for (const [j, [err, value]] of replies.entries()) {
-          if (err) throw err
-          out[indexes[j] ?? 0] = value as Record<string, string>
+        try {
+          const replies = (await redis.pipeline(indexes.map((i) => ['hgetall', keys[i] ?? ''])).exec()) ?? []
+          for (const [j, [err, value]] of replies.entries()) {
+            out[indexes[j] ?? 0] = err ?? (value as Record<string, string>)
+          }
+        } catch (err) {
+          for (const i of indexes) out[i] = err instanceof Error ? err : new Error(String(err))
         }
       }),
     )
-    return out
+    return Array.from(out, (h) => h ?? new Error('no reply from Redis'))
   }
 
-  /** The stored tokens of `ids`, in order; on a single Redis the later of the current and the legacy key. */
-  const readTokens = async (ids: readonly string[]): Promise<Array<Token | undefined>> => {
+  /**
+   * The stored tokens of `ids`, in order; on a single Redis the later of the current and the legacy
+   * key. An id whose read failed holds the error instead.
+   */
+  const readTokens = async (ids: readonly string[]): Promise<Array<Token | undefined | Error>> => {
     const keys = ids.map(tokenKey)
     const legacy = readLegacy ? ids.map((id) => legacyKey(keyPrefix, 'token', id)) : []
     const hashes = await readHashes([...keys, ...legacy])
     return ids.map((id, i) => {
-      const current = decode(id, keys[i] ?? '', hashes[i] ?? {})
+      const h = hashes[i] ?? {}
+      const old = readLegacy ? (hashes[ids.length + i] ?? {}) : {}
+      if (h instanceof Error) return h
+      if (old instanceof Error) return old
+      const current = decode(id, keys[i] ?? '', h)
       if (!readLegacy) return current
-      const old = decode(id, legacy[i] ?? '', hashes[ids.length + i] ?? {})
-      return !old || (current && current.mintedAt >= old.mintedAt) ? current : old
+      const legacyToken = decode(id, legacy[i] ?? '', old)
+      return !legacyToken || (current && current.mintedAt >= legacyToken.mintedAt) ? current : legacyToken
     })
   }
 
@@ -455,16 +469,31 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       })
     },
     async get(id) {
-      return (await readTokens([id]))[0]
+      const [token] = await readTokens([id])
+      if (token instanceof Error) throw token
+      return token
     },
     async getMany(ids) {
       const tokens = await readTokens(ids)
       const found = new Map<string, Token>()
+      const unknown = new Set<string>()
+      let failure: Error | undefined
       for (const [i, id] of ids.entries()) {
         const token = tokens[i]
-        if (token) found.set(id, token)
+        if (token instanceof Error) {
+          unknown.add(id)
+          failure ??= token
+        } else if (token) found.set(id, token)
       }
-      return found
+      if (failure) {
+        // No part of Redis answered: as unreachable as for any other call.
+        if (tokens.every((t) => t instanceof Error)) throw failure
+        log.warn(
+          { unknown: unknown.size, err: failure.message },
+          'some stored tokens not read: part of Redis did not answer; those credentials are left unknown',
+        )
+      }
+      return Object.assign(found, { unknown })
     },
     async put(id, token) {
       if (!Number.isFinite(token.mintedAt) || !Number.isFinite(token.expiresAt)) {

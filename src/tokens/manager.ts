@@ -95,8 +95,9 @@ export function createTokenManager(opts: TokenManagerOptions) {
 
   /**
    * Warms `list`: what the fleet holds for all of them in a few round trips (not one each; when that
-   * fails, each unit asks on its own and carries on from there if Redis is down), then a few units
-   * at a time, so that this replica holds only a few fleet locks while its mints queue for upstream.
+   * fails, or for the units whose part of the store did not answer, each unit asks on its own and
+   * carries on from there if Redis is down), then a few units at a time, so that this replica holds
+   * only a few fleet locks while its mints queue for upstream.
    * Each replica goes through them in its own order: a fleet starting together shares the minting
    * instead of waiting in turn on the locks of whichever replica came first.
    */
@@ -106,7 +107,8 @@ export function createTokenManager(opts: TokenManagerOptions) {
     const worker = async () => {
       for (let unit = queue.pop(); unit; unit = queue.pop()) {
         const id = unit.credential.id
-        await unit.warm(stored ? async () => stored.get(id) : undefined)
+        const known = stored && !stored.unknown.has(id)
+        await unit.warm(known ? async () => stored.get(id) : undefined)
       }
     }
     await Promise.all(Array.from({ length: Math.min(WARM_UP_CONCURRENCY, queue.length) }, worker))

@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { credentialKey, type RedisTokenStore } from '../../src/store/redis.js'
+import { sleep } from '../../tools/process.js'
 import { type RedisCluster, startCluster } from '../../tools/redis-topology.js'
 import { uniquePrefix } from '../helpers/redis-keys.js'
 import { redisStore } from '../helpers/redis-store.js'
@@ -40,6 +41,16 @@ function nodeStats(port: number) {
         reads: count(info, /^total_reads_processed:(\d+)/m),
       }
     },
+  }
+}
+
+/** Holds every client command on one node for `ms` (CLIENT PAUSE ALL), as a node that stalls. */
+async function pauseNode(port: number, ms: number): Promise<void> {
+  const node = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0 })
+  try {
+    await node.client('PAUSE', ms, 'ALL')
+  } finally {
+    node.disconnect()
   }
 }
 
@@ -98,5 +109,36 @@ describe('redis store on a cluster', () => {
       expect(now.reads - was.reads - 1).toBeGreaterThanOrEqual(1)
       expect(now.reads - was.reads - 1).toBeLessThanOrEqual(3)
     }
+  })
+
+  it('reads the others when one master does not answer; its ids are unknown (not absent), then read one by one', async () => {
+    const prefix = uniquePrefix()
+    const s = redisStore({
+      endpoints: { mode: 'cluster', nodes: cluster.nodes, tls: false },
+      describe: 'cluster',
+      keyPrefix: prefix,
+      commandTimeoutMs: 300,
+    })
+    await s.connect()
+    const ids = Array.from({ length: 60 }, newId)
+    const tokens = new Map(ids.map((id) => [id, makeToken()]))
+    for (const [id, t] of tokens) await s.put(id, t)
+    const slotOf = (id: string) => calculateSlot(credentialKey(prefix, 'token', id))
+    const silent = await cluster.masterOf(slotOf(ids[0] ?? ''))
+    const onSilent = new Set<string>()
+    for (const id of ids) if ((await cluster.masterOf(slotOf(id))).port === silent.port) onSilent.add(id)
+
+    // The master holds every client's commands (the Cluster bus goes on, so nobody fails over),
+    // long past the store's command timeout; it cannot be lifted early, so the test waits it out.
+    const pauseMs = 1500
+    await pauseNode(silent.port, pauseMs)
+    const paused = Date.now()
+    const read = await s.getMany(ids)
+    expect(Date.now() - paused).toBeLessThan(pauseMs)
+    expect([...read.unknown].sort()).toEqual([...onSilent].sort())
+    expect([...read.keys()]).toEqual(ids.filter((id) => !onSilent.has(id)))
+    for (const [id, t] of read) expect(t).toEqual(tokens.get(id))
+    await sleep(Math.max(0, pauseMs - (Date.now() - paused)) + 100)
+    for (const id of onSilent) expect(await s.get(id)).toEqual(tokens.get(id))
   })
 })

@@ -89,6 +89,33 @@ describe('warm-up', () => {
     expect(upstream('ims').calls).toBe(0)
     expect(manager.peek('ims')?.accessToken).toBe('from-store')
   })
+  it('reads on its own a credential the many-credential read left unknown (its part of the store did not answer)', async () => {
+    const { manager, store, upstream, clock, started } = setup({ credentials: ['a', 'b'] })
+    const now = clock.now()
+    for (const id of ['a', 'b']) {
+      await store.put(id, {
+        accessToken: `${id}-stored`,
+        tokenType: 'bearer',
+        mintedAt: now,
+        expiresAt: now + 60 * MINUTE,
+      })
+    }
+    // As a Redis Cluster answers with the node holding 'b' down: 'b' is unknown, not absent.
+    const readMany = store.getMany.bind(store)
+    store.getMany = async (ids) => {
+      const found = new Map([...(await readMany(ids))].filter(([id]) => id !== 'b'))
+      return Object.assign(found, { unknown: new Set(['b']) })
+    }
+    const readOne = vi.spyOn(store, 'get')
+    const lock = vi.spyOn(store, 'acquire')
+    await started()
+    // A plain read of its own: not taken for absent (which would take the fleet lock to mint).
+    expect(readOne.mock.calls).toEqual([['b']])
+    expect(lock).not.toHaveBeenCalled()
+    expect([upstream('a').calls, upstream('b').calls]).toEqual([0, 0])
+    expect(manager.peek('a')?.accessToken).toBe('a-stored')
+    expect(manager.peek('b')?.accessToken).toBe('b-stored')
+  })
 })
 
 describe('reconfigure', () => {
