@@ -34,7 +34,11 @@ async function dispatcherPlugin(fastify: FastifyInstance, opts: DispatcherOption
   // Closed by the shutdown plugin.
   fastify.decorate(
     'dispatcher',
-    createDispatcher({ proxy, ...(opts.upstreamCa === undefined ? {} : { ca: opts.upstreamCa }) }),
+    createDispatcher({
+      proxy,
+      concurrency: fastify.config.UPSTREAM_CONCURRENCY,
+      ...(opts.upstreamCa === undefined ? {} : { ca: opts.upstreamCa }),
+    }),
   )
 }
 

@@ -11,6 +11,11 @@ export interface EgressProxy {
 export interface DispatcherOptions {
   /** Sockets per upstream origin. Token traffic is a few requests per cycle, so a handful is plenty. */
   readonly connections?: number
+  /**
+   * Token requests let in flight at once per origin (UPSTREAM_CONCURRENCY): the pool keeps at least
+   * that many sockets per origin, so no request the limiter let through waits for a socket.
+   */
+  readonly concurrency?: number
   readonly keepAliveTimeoutMs?: number
   readonly connectTimeoutMs?: number
   /** Unset or without proxy URLs: upstreams are called directly. */
@@ -33,7 +38,7 @@ export function createDispatcher(opts: DispatcherOptions = {}): Dispatcher {
   const connectTimeout = opts.connectTimeoutMs ?? 10_000
   const tls = { timeout: connectTimeout, ...(opts.ca === undefined ? {} : { ca: opts.ca }) }
   const pool = {
-    connections: opts.connections ?? 8,
+    connections: Math.max(opts.connections ?? 8, opts.concurrency ?? 1),
     pipelining: 1,
     keepAliveTimeout: keepAlive,
     // A server hint may shorten keep-alive but never stretch it past ours.

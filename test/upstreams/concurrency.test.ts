@@ -58,4 +58,45 @@ describe('UPSTREAM_CONCURRENCY', () => {
       await app.close()
     }
   })
+
+  it("lets UPSTREAM_CONCURRENCY requests to one origin be in flight at once, beyond the pool's default sockets", async () => {
+    const sim = createSimulator()
+    await sim.listen()
+    sims.push(sim)
+    // Long enough that every request is still in flight when the last one starts.
+    sim.behave('*', { latencyMs: 1000 })
+    const ids = Array.from({ length: 12 }, (_, i) => `c${i}`)
+    const credentials = Object.fromEntries(
+      ids.map((id) => [
+        id,
+        {
+          type: 'ims',
+          environment: 'production',
+          baseUrl: sim.url,
+          clientId: `client-${id}`,
+          clientSecret: { env: 'TEST_IMS_SECRET' },
+          scopes: ['openid'],
+        },
+      ]),
+    )
+    const app = await buildBroker({
+      simUrl: sim.url,
+      document: {
+        credentials,
+        clients: { 'ops-tools': { key: { env: 'TEST_KEY_ALL' }, credentials: ['*'] } },
+      },
+      warm: false,
+      env: { UPSTREAM_CONCURRENCY: '12', ALLOW_INSECURE_UPSTREAM: 'true' },
+    })
+    try {
+      const answers = await Promise.all(
+        ids.map((id) => app.inject({ url: `/v1/tokens/${id}`, headers: auth(SECRETS.keyAll) })),
+      )
+      expect(answers.map((r) => r.statusCode)).toEqual(answers.map(() => 200))
+      expect(sim.mints()).toBe(12)
+      expect(sim.maxInFlight()).toBe(12)
+    } finally {
+      await app.close()
+    }
+  })
 })
