@@ -63,6 +63,47 @@ export function redisTarget(env: RedisModeEnv): RedisTarget | undefined {
   return undefined
 }
 
+/** Redis variables that are set but have no effect, and why: a start-up warning, names only. */
+export interface IgnoredRedisSettings {
+  variables: string[]
+  reason: string
+}
+
+const AUTH = ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const
+const SENTINEL = ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD'] as const
+
+/**
+ * The Redis variables of `env` (the raw environment: a variable with a default counts only when set)
+ * that the mode in use never reads. REDIS_URL carries its own user, password and scheme, the
+ * Sentinel settings need REDIS_SENTINELS, and without a mode nothing reaches Redis. Ignoring them
+ * stays (configurations that set them keep starting); the warning tells the operator.
+ */
+export function ignoredRedisSettings(
+  env: Readonly<Record<string, string | undefined>>,
+): IgnoredRedisSettings[] {
+  const set = (names: readonly string[]) => names.filter((name) => env[name] !== undefined)
+  const modes = set(MODES)
+  // Several modes stop the start with their own error.
+  if (modes.length > 1) return []
+  const found: IgnoredRedisSettings[] = []
+  const add = (variables: string[], reason: string) => {
+    if (variables.length > 0) found.push({ variables, reason })
+  }
+  const [mode] = modes
+  if (mode === undefined) {
+    add(
+      set([...AUTH, ...SENTINEL]),
+      'no Redis mode is set (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): the store is in memory',
+    )
+    return found
+  }
+  if (mode === 'REDIS_URL') {
+    add(set(AUTH), 'REDIS_URL carries its own user, password and scheme (rediss:// for TLS)')
+  }
+  if (mode !== 'REDIS_SENTINELS') add(set(SENTINEL), 'they apply only with REDIS_SENTINELS')
+  return found
+}
+
 /** `host:port,host:port`; IPv6 hosts in brackets (`[::1]:6379`); the port defaults to `defaultPort`. */
 export function hostPorts(name: string, list: string, defaultPort: number): HostPort[] {
   const out: HostPort[] = []

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { loadBrokerConfig } from '../config/broker-file.js'
 import { type EncryptionKeys, encryptionKeys } from '../config/encryption-keys.js'
 import { type AddressCheck, parseAllowedCidrs, parseTrustProxy } from '../config/network.js'
+import { ignoredRedisSettings } from '../config/redis-mode.js'
 import type { EnvSource } from '../config/secrets.js'
 import type { BrokerConfig } from '../core/credential.js'
 
@@ -45,7 +46,12 @@ async function brokerConfig(fastify: FastifyInstance, opts: BrokerConfigOptions)
     env: opts.env,
     allowInsecureUpstream: env.ALLOW_INSECURE_UPSTREAM,
   })
-  logConfigWarnings(fastify.log.child({ component: 'config' }), config)
+  const log = fastify.log.child({ component: 'config' })
+  logConfigWarnings(log, config)
+  // Once, at start: the environment never changes on reload. Names only, never a value.
+  for (const { variables, reason } of ignoredRedisSettings(opts.env)) {
+    log.warn({ ignored: variables }, `${variables.join(', ')} ignored: ${reason}`)
+  }
   fastify.decorate('broker', { config, allowed, behindProxy, encryption })
 }
 
