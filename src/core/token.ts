@@ -35,7 +35,10 @@ export function replaces(next: Token, stored: Token): boolean {
 
 /** Longest lifetime the broker accepts (48 h), from upstream or read back from the store. */
 export const MAX_EXPIRES_IN_S = 172_800
-/** Replicas' clocks may differ by this much (promise 12): a mint time this far ahead is still believed. */
+/**
+ * Replicas' clocks may differ by this much (docs/fleet.md: The fleet clock): a mint time this far
+ * ahead is still believed.
+ */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000
 /**
  * A token goes verbatim into callers' `Authorization` headers: visible ASCII only, no spaces and no

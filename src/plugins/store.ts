@@ -53,8 +53,9 @@ const storePlugin: FastifyPluginAsync<StorePluginOptions> = async (fastify, opts
       { redis: where, mode: target.mode, encrypted: encryption !== undefined },
       'using redis token store',
     )
-    // Bounded and never throws: a Redis that is down must not stop start-up (promise 7), but
-    // waiting briefly lets the warm-up take tokens already in Redis (promise 5).
+    // Bounded and never throws: a Redis that is down must not stop start-up (Redis down is survived),
+    // but waiting briefly lets the warm-up take tokens already in Redis (the warm start); both are
+    // in docs/fleet.md, What the fleet promises.
     // Sentinel and Cluster take more steps to connect (ask the sentinels, map the slots): more time.
     await redis.connect(target.mode === 'single' ? undefined : 5000)
     // Redis that answers but refuses (a wrong password, an untrusted certificate) is no outage but

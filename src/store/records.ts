@@ -115,7 +115,8 @@ function checkStoredToken(p: unknown, now: number): Checked {
     mageId: t.mageId,
   })
   if (unprintable) return { fault: `${unprintable} has characters a header cannot carry` }
-  // A replica whose clock runs ahead (promise 12) is believed, by as much as the fleet allows.
+  // A replica whose clock runs ahead is believed, by as much as the fleet allows (docs/fleet.md: The
+  // fleet clock).
   if (t.mintedAt > now + MAX_CLOCK_SKEW_MS) return { fault: 'mint time in the future' }
   if (t.expiresAt > now + MAX_EXPIRES_IN_S * 1000 + MAX_CLOCK_SKEW_MS || t.expiresAt <= t.mintedAt) {
     return { fault: 'expiry out of range' }

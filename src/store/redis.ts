@@ -190,7 +190,8 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const readLegacy = endpoints.mode === 'single'
 
   const options: RedisOptions = {
-    // Fail fast while disconnected instead of queueing: callers carry on from memory (promise 7).
+    // Fail fast while disconnected instead of queueing: callers carry on from memory (Redis down is
+    // survived, docs/fleet.md: What the fleet promises).
     enableOfflineQueue: false,
     commandTimeout: opts.commandTimeoutMs ?? 1000,
     connectTimeout: opts.connectTimeoutMs ?? 2000,

@@ -14,7 +14,7 @@ export interface Topology {
 
 /**
  * Three replicas of the real app on one topology: one mint per credential, propagation, restart
- * without a mint, and a master killed mid-refresh (promise 14).
+ * without a mint, and a master killed mid-refresh (docs/fleet.md: Failover).
  */
 export function fleetSuite(name: string, topology: () => Topology): void {
   describe(`a fleet of three replicas on ${name}`, () => {

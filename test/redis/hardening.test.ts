@@ -45,7 +45,7 @@ async function storedToken(): Promise<Token> {
 }
 
 describe('a refresh never hands back the rejected token, nor one older than the held one', () => {
-  it('mints and serves a new token when Redis holds the rejected one with a later mint time (defect 1)', async () => {
+  it('mints and serves a new token when Redis holds the rejected one with a later mint time', async () => {
     const app = await replica()
     const rejected = await tokenOf(app)
     // A replica whose clock runs a minute ahead stored the same token: a later mint time.
@@ -61,7 +61,7 @@ describe('a refresh never hands back the rejected token, nor one older than the 
     expect(await tokenOf(app)).toBe(fresh)
   })
 
-  it('does not take a stored token minted before the held one (defect 2)', async () => {
+  it('does not take a stored token minted before the held one', async () => {
     const app = await replica()
     const rejected = await tokenOf(app)
     const held = await storedToken()
@@ -74,7 +74,7 @@ describe('a refresh never hands back the rejected token, nor one older than the 
   })
 })
 
-describe('records read back from Redis are checked like an upstream answer (defect 3)', () => {
+describe('records read back from Redis are checked like an upstream answer', () => {
   it('a record with an expiry of 1e20 is absent, logged once without content, and never a 500', async () => {
     const now = Date.now()
     await writeRecord({
@@ -112,7 +112,7 @@ describe('records read back from Redis are checked like an upstream answer (defe
   })
 })
 
-describe('the fleet lock is a short lease renewed by its live holder (defect 7)', () => {
+describe('the fleet lock is a short lease renewed by its live holder', () => {
   const store = (commandTimeoutMs?: number) =>
     redisStore({ keyPrefix: fleet.prefix, ...(commandTimeoutMs ? { commandTimeoutMs } : {}) })
 
@@ -164,7 +164,7 @@ describe('the fleet lock is a short lease renewed by its live holder (defect 7)'
   })
 })
 
-describe('forced refreshes are bounded fleet-wide (bound 9)', () => {
+describe('forced refreshes are bounded fleet-wide', () => {
   it('at most 6 forced mints per credential per minute across three replicas; then 429 with Retry-After', async () => {
     const replicas = [await replica(), await replica(), await replica()]
     const answers = []
@@ -186,7 +186,7 @@ describe('forced refreshes are bounded fleet-wide (bound 9)', () => {
   })
 })
 
-describe('fleet state read from Redis is checked, not obeyed (bound 10)', () => {
+describe('fleet state read from Redis is checked, not obeyed', () => {
   it('caps a failure brake longer than 10 minutes', async () => {
     const app = await replica()
     const current = await tokenOf(app)

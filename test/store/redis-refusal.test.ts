@@ -5,9 +5,10 @@ import { captureLog } from '../helpers/capture-log.js'
 import { redisStore } from '../helpers/redis-store.js'
 
 /**
- * An unreachable Redis is an outage (promise 7: the broker starts and serves from memory), never a
- * refusal, in every mode and with or without TLS. The refusals themselves are shown on real
- * topologies (redis-sentinel-auth, redis-sentinel-tls, redis-cluster-tls, process/redis-tls).
+ * An unreachable Redis is an outage (the broker starts and serves from memory: Redis down is
+ * survived, docs/fleet.md), never a refusal, in every mode and with or without TLS. The refusals
+ * themselves are shown on real topologies (redis-sentinel-auth, redis-sentinel-tls,
+ * redis-cluster-tls, process/redis-tls).
  */
 describe('an unreachable Redis is not a refusal', () => {
   const closed = async () => ({ host: '127.0.0.1', port: await freePort() })
