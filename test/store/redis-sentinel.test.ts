@@ -1,6 +1,7 @@
 import calculateSlot from 'cluster-key-slot'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RedisTokenStore } from '../../src/store/redis.js'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { credentialKey, type RedisTokenStore } from '../../src/store/redis.js'
 import { type SentinelGroup, startSentinelGroup } from '../../tools/redis-topology.js'
 import { uniquePrefix } from '../helpers/redis-keys.js'
 import { redisStore } from '../helpers/redis-store.js'
@@ -43,6 +44,12 @@ describe('redis store behind sentinel', () => {
     expect(await b.get(id)).toEqual(token)
     const master = await group.currentMaster()
     expect(master.port).toBe(group.nodes[0]?.port)
-    expect(calculateSlot(`${prefix}{${id}}:token`)).toBe(calculateSlot(`${prefix}{${id}}:lock`))
+    // The store's own key names (the token written under its name on the master): every key of a
+    // credential in one slot, should the data move to a Cluster.
+    const admin = new Redis({ host: '127.0.0.1', port: master.port, maxRetriesPerRequest: 0 })
+    onTestFinished(() => admin.disconnect())
+    expect(await admin.exists(credentialKey(prefix, 'token', id))).toBe(1)
+    const kinds = ['token', 'lock', 'brake', 'forced'] as const
+    expect(new Set(kinds.map((kind) => calculateSlot(credentialKey(prefix, kind, id)))).size).toBe(1)
   })
 })
