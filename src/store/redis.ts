@@ -4,7 +4,7 @@ import calculateSlot from 'cluster-key-slot'
 import { Cluster, type RedisOptions } from 'ioredis'
 import { type Clock, type FleetClock, systemClock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
-import type { StoreState, StoreStatus, TokenStore } from '../core/store.js'
+import type { StoreStatus, TokenStore } from '../core/store.js'
 import type { Token } from '../core/token.js'
 import { createKeyring, type Keyring, recordAuthKey } from './crypto.js'
 import { holdLease, releaseWhenAnswered } from './lease.js'
@@ -15,7 +15,8 @@ import {
   type RedisClient,
   type RedisEndpoints,
 } from './redis-connection.js'
-import { classifyRefusal, probeCertificate, type Refusal } from './redis-refusal.js'
+import { probeCertificate, type Refusal } from './redis-refusal.js'
+import { cannotServe, createRedisState } from './redis-state.js'
 
 export interface RedisStoreOptions {
   /** A single Redis by URL; or `endpoints` for Sentinel and Cluster (then `describe` names it in logs). */
@@ -209,17 +210,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   redis.defineCommand('tbForced', { numberOfKeys: 1, lua: FORCED_LUA })
   const scripts = redis as unknown as ScriptCommands
 
-  // 'ok' means fully working: commands AND the notification subscription. So a transition to 'ok'
-  // is the point where a caller should re-read what it may have missed while down.
-  let state: StoreState = 'down'
   let closing = false
-  let lastError = ''
-  /** The latest connection error was a refusal (a setting to fix), not an outage. */
-  let refused: Refusal | undefined
-  // One warn line per outage (including "unreachable from the start"), not one per retry.
-  let downLogged = false
-  const stateListeners: Array<(s: StoreState) => void> = []
-  const readyWaiters = new Set<() => void>()
 
   // A second connection for pub/sub (a subscribed connection can run no other command). Made at
   // once, so notifications flow from the moment connect() resolves.
@@ -234,86 +225,42 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   )
   let subscribed = false
 
-  const update = () => {
-    const next: StoreState = redis.status === 'ready' && subscribed ? 'ok' : 'down'
-    if (next === state || closing) return
-    state = next
-    if (next === 'ok') {
-      downLogged = false
-      lastError = ''
-      refused = undefined
-      log.info({ redis: where }, 'redis store connected')
-      for (const w of readyWaiters) w()
-    } else {
-      downLogged = true
-      log.warn({ redis: where, err: lastError }, 'redis store down; serving from memory, reconnecting')
-    }
-    for (const l of stateListeners) {
-      try {
-        l(next)
-      } catch {
-        // A listener's failure must not break the connection handling.
-      }
-    }
-  }
-  /** Notes a refusal; true when it is the first since the store was last connected. */
-  const noteRefusal = (refusal: Refusal | undefined): boolean => {
-    if (state !== 'down') return false
-    const first = refusal !== undefined && refused === undefined
-    // Kept until connected: a refusal is often followed by a mere "connection closed".
-    refused = refusal ?? refused
-    // Whoever waits in connect() learns of a refusal at once: waiting longer would not cure it.
-    if (refused) for (const w of readyWaiters) w()
-    return first
-  }
-  const logRefusal = (err: string, refusal: Refusal) =>
-    log.error(
-      { redis: where, err, refused: refusal.kind },
-      'redis refused this replica; check its Redis settings',
-    )
-  // Always handled (an unhandled 'error' event would crash the process). ioredis messages carry
-  // host:port at most, never the password.
-  const onError = (err: Error) => {
-    lastError = errorText(err)
-    const refusal = classifyRefusal(err)
-    update()
-    const first = noteRefusal(refusal)
-    if (closing) log.debug({ redis: where, err: lastError }, 'redis connection error')
-    else if (first && refusal) {
-      downLogged = true
-      logRefusal(lastError, refusal)
-    } else if (state === 'down' && !downLogged) {
-      downLogged = true
-      log.warn({ redis: where, err: lastError }, 'redis store unreachable; serving from memory, retrying')
-    } else log.debug({ redis: where, err: lastError }, 'redis connection error')
-  }
+  /** The node serving `key` now, by the Cluster's slot map ('' when the store speaks to one Redis). */
+  const nodeOf = (key: string): string =>
+    redis instanceof Cluster ? String(redis.slots[calculateSlot(key)] ?? '') : ''
+
+  // 'ok' means fully working: commands AND the notification subscription. So a transition to 'ok'
+  // is the point where a caller should re-read what it may have missed while down, and write back
+  // what it could not write.
+  const state = createRedisState({
+    connected: () => redis.status === 'ready' && subscribed,
+    check: (keys) => checkServing(keys),
+    nodeOf,
+    clock,
+    log,
+    where,
+  })
+  const { watch } = state
   // Registered before the generic handlers, so they see the subscription as lost.
   sub.on('close', () => {
     subscribed = false
   })
   for (const c of [redis, sub]) {
-    c.on('ready', update)
-    c.on('close', update)
-    c.on('end', update)
-    c.on('error', onError)
+    c.on('ready', state.update)
+    c.on('close', state.update)
+    c.on('end', state.update)
+    // Always handled (an unhandled 'error' event would crash the process). ioredis messages carry
+    // host:port at most, never the password.
+    c.on('error', state.connectionError)
   }
   // Subscribing on every 'ready' (not once) makes the subscription survive Redis restarts.
   sub.on('ready', () => {
     sub.subscribe(channel).then(
       () => {
         subscribed = true
-        update()
+        state.update()
       },
-      (err: Error) => {
-        // Refused while connected (an ACL without the channel) is a setting to fix; a drop
-        // mid-outage is not worth a line.
-        const refusal = sub.status === 'ready' ? classifyRefusal(err) : undefined
-        if (refusal) {
-          if (noteRefusal(refusal)) logRefusal(err.message, refusal)
-        } else if (sub.status === 'ready') {
-          log.warn({ err: err.message }, 'redis subscribe failed; retried on reconnect')
-        } else log.debug({ err: err.message }, 'redis subscribe failed; retried on reconnect')
-      },
+      (err: Error) => state.subscribeFailed(err, sub.status === 'ready'),
     )
   })
   const tokenListeners: Array<(id: string) => void> = []
@@ -350,7 +297,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   /** A value an old key opened: sealed again with the current key, unless it changed meanwhile. */
   const reseal = (id: string, key: string, m: string, read: string, plaintext: string): void => {
     if (!keyring) return
-    scripts.tbReseal(key, m, read, keyring.seal(plaintext, key), keyring.keyId).then(
+    watch(key, scripts.tbReseal(key, m, read, keyring.seal(plaintext, key), keyring.keyId)).then(
       (done) => {
         if (done === 1) log.info({ credential: id }, 'stored token re-sealed with the current key')
       },
@@ -368,7 +315,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     const groups = new Map<string, number[]>()
     for (const [i, key] of keys.entries()) {
       // ioredis sends a pipeline to one node: group the keys by the nodes serving their slots.
-      const group = redis instanceof Cluster ? String(redis.slots[calculateSlot(key)] ?? '') : ''
+      const group = nodeOf(key)
       const list = groups.get(group)
       if (list) list.push(i)
       else groups.set(group, [i])
@@ -379,9 +326,12 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         try {
           const replies = (await redis.pipeline(indexes.map((i) => ['hgetall', keys[i] ?? ''])).exec()) ?? []
           for (const [j, [err, value]] of replies.entries()) {
-            out[indexes[j] ?? 0] = err ?? (value as Record<string, string>)
+            const i = indexes[j] ?? 0
+            if (err) state.note(keys[i] ?? '', err)
+            out[i] = err ?? (value as Record<string, string>)
           }
         } catch (err) {
+          state.note(keys[indexes[0] ?? 0] ?? '', err)
           for (const i of indexes) out[i] = err instanceof Error ? err : new Error(String(err))
         }
       }),
@@ -431,10 +381,25 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const syncQuietly = () => {
     syncClock().catch((err: Error) => log.debug({ err: err.message }, 'clock sync with Redis failed'))
   }
+  // Before the store says ok, after each reconnect and after commands failed: the fleet clock is
+  // measured first (token times are judged on it from then on, and what was stamped on the old
+  // reading moves with it before anything is written back), and each key whose command failed is
+  // read, which on a Cluster reaches the master that failed. Any answer, a refusal included, is
+  // Redis serving; only a failure saying it cannot serve keeps the store down.
+  const checkServing = async (keys: readonly string[]): Promise<void> => {
+    const answered = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (err: unknown) => {
+          if (cannotServe(err)) throw err
+        },
+      )
+    await answered(syncClock())
+    await Promise.all(keys.map((key) => answered(redis.exists(key))))
+  }
   let stopSync: (() => void) | undefined
   if (opts.fleetClock) {
     const fleet = opts.fleetClock
-    redis.on('ready', syncQuietly)
     const every = opts.clockSyncMs ?? CLOCK_SYNC_MS
     const again = () => {
       syncQuietly()
@@ -446,28 +411,14 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
   const store: RedisTokenStore = {
     kind: 'redis',
     async connect(timeoutMs = 2000) {
-      if (closing || refused) return
-      if (state === 'ok') {
+      if (closing || state.refusal()) return
+      if (state.current() === 'ok') {
         if (opts.fleetClock) await syncClock().catch(() => {})
         return
       }
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          // Token times are judged on the fleet clock from the first read on.
-          if (state === 'ok' && opts.fleetClock) {
-            syncClock().then(finish, finish)
-            return
-          }
-          finish()
-        }
-        const finish = () => {
-          cancel()
-          readyWaiters.delete(done)
-          resolve()
-        }
-        const cancel = clock.schedule(done, timeoutMs)
-        readyWaiters.add(done)
-      })
+      // The clock is measured before the store says ok: token times are judged on the fleet
+      // clock from the first read on.
+      await state.settled(timeoutMs)
     },
     async get(id) {
       const [token] = await readTokens([id])
@@ -509,22 +460,25 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       // Read, check, then write unless the record changed meanwhile; a record that keeps changing
       // is another replica's steady writing, which the fence would refuse anyway.
       for (let round = 0; round < 3; round++) {
-        const h = await redis.hgetall(key)
+        const h = await watch(key, redis.hgetall(key))
         const stored = decode(id, key, h)
         const trusted = stored !== undefined ? '1' : '0'
-        const written = await scripts.tbPut(
+        const written = await watch(
           key,
-          String(token.mintedAt),
-          value,
-          expiry,
-          channel,
-          id,
-          startedAt,
-          since,
-          keyring?.keyId ?? '',
-          h.m ?? '',
-          trusted,
-          stored?.generation ? String(stored.generation.since) : '',
+          scripts.tbPut(
+            key,
+            String(token.mintedAt),
+            value,
+            expiry,
+            channel,
+            id,
+            startedAt,
+            since,
+            keyring?.keyId ?? '',
+            h.m ?? '',
+            trusted,
+            stored?.generation ? String(stored.generation.since) : '',
+          ),
         )
         if (written !== -1) return written === 1
       }
@@ -533,31 +487,36 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
     async getBrake(id) {
       // "kind:until[:tag]": holds no secret, so it is never encrypted, only authenticated.
       const key = brakeKey(id)
-      if (!readLegacy) return decodeBrake(key, await redis.get(key), authKeys, clock.now())
+      if (!readLegacy) return decodeBrake(key, await watch(key, redis.get(key)), authKeys, clock.now())
       // An earlier release's brake is authenticated under the key name it was written (and signed) under.
       const legacy = legacyKey(keyPrefix, 'brake', id)
-      const [raw = null, legacyRaw = null] = await redis.mget(key, legacy)
+      const [raw = null, legacyRaw = null] = await watch(key, redis.mget(key, legacy))
       const now = clock.now()
       return laterBrake(decodeBrake(key, raw, authKeys, now), decodeBrake(legacy, legacyRaw, authKeys, now))
     },
     async setBrake(id, brake) {
       if (!brake) {
-        await redis.del(brakeKey(id), ...(readLegacy ? [legacyKey(keyPrefix, 'brake', id)] : []))
+        await watch(
+          brakeKey(id),
+          redis.del(brakeKey(id), ...(readLegacy ? [legacyKey(keyPrefix, 'brake', id)] : [])),
+        )
         return
       }
       const ttl = Math.ceil(brake.until - clock.now())
-      if (ttl > 0) await redis.set(brakeKey(id), encodeBrake(brakeKey(id), brake, authKeys), 'PX', ttl)
+      const key = brakeKey(id)
+      if (ttl > 0) await watch(key, redis.set(key, encodeBrake(key, brake, authKeys), 'PX', ttl))
     },
     async acquire(id, ttlMs) {
       const key = lockKey(id)
       const owner = randomUUID()
       const ttl = Math.max(1, Math.ceil(ttlMs))
+      const release = () => watch(key, scripts.tbRelease(key, owner))
       let ok: string | null
       try {
-        ok = await redis.set(key, owner, 'PX', ttl, 'NX')
+        ok = await watch(key, redis.set(key, owner, 'PX', ttl, 'NX'))
       } catch (err) {
         // Unanswered is not "not taken": the SET may run when Redis resumes.
-        releaseWhenAnswered(() => scripts.tbRelease(key, owner), clock, closed.signal, log, id)
+        releaseWhenAnswered(release, clock, closed.signal, log, id)
         throw err
       }
       if (ok !== 'OK') return undefined
@@ -566,20 +525,22 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         ttlMs: ttl,
         clock,
         log,
-        renew: async () => (await scripts.tbRenew(key, owner, String(ttl))) === 1,
-        remove: () => scripts.tbRelease(key, owner),
+        renew: async () => (await watch(key, scripts.tbRenew(key, owner, String(ttl)))) === 1,
+        remove: release,
         signal: closed.signal,
       })
     },
     async countForced(id, windowMs) {
-      const [count, resetInMs] = await scripts.tbForced(
-        forcedKey(id),
-        String(Math.max(1, Math.ceil(windowMs))),
+      const key = forcedKey(id)
+      const [count, resetInMs] = await watch(
+        key,
+        scripts.tbForced(key, String(Math.max(1, Math.ceil(windowMs)))),
       )
       return { count, resetInMs }
     },
     async refusal() {
-      if (state === 'ok') return undefined
+      if (state.current() === 'ok') return undefined
+      const refused = state.refusal()
       if (refused) return refused
       const server = firstTlsServer(endpoints, opts.tls)
       if (!server) return undefined
@@ -589,13 +550,14 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
       tokenListeners.push(listener)
     },
     onState(listener) {
-      stateListeners.push(listener)
+      state.listen(listener)
     },
     status(): StoreStatus {
-      return { kind: 'redis', state, encrypted: keyring !== undefined }
+      return { kind: 'redis', state: state.current(), encrypted: keyring !== undefined }
     },
     async close() {
       closing = true
+      state.close()
       closed.abort()
       stopSync?.()
       // QUIT lets Redis finish cleanly; bounded, then a hard disconnect (also stops reconnecting).
@@ -611,14 +573,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisTokenStore {
         c.disconnect()
       }
       await Promise.all([quit(redis), quit(sub)])
-      state = 'down'
     },
   }
   return store
-}
-
-/** An error's message, with the node's own reason when a Cluster could map no node. */
-function errorText(err: Error): string {
-  const last = (err as { lastNodeError?: unknown }).lastNodeError
-  return last instanceof Error ? `${err.message} Last error: ${last.message}` : err.message
 }

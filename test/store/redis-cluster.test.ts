@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { credentialKey, type RedisTokenStore } from '../../src/store/redis.js'
 import { sleep } from '../../tools/process.js'
 import { type RedisCluster, startCluster } from '../../tools/redis-topology.js'
+import { captureLog } from '../helpers/capture-log.js'
 import { uniquePrefix } from '../helpers/redis-keys.js'
 import { redisStore } from '../helpers/redis-store.js'
 import { eventually, makeToken, newId, storeContract } from './contract.js'
@@ -141,4 +142,54 @@ describe('redis store on a cluster', () => {
     await sleep(Math.max(0, pauseMs - (Date.now() - paused)) + 100)
     for (const id of onSilent) expect(await s.get(id)).toEqual(tokens.get(id))
   })
+})
+
+describe('redis store on a cluster whose master dies', () => {
+  // A cluster of its own, with a replica per master to take over; the one above has none.
+  let withReplicas: RedisCluster
+  beforeAll(async () => {
+    withReplicas = await startCluster(1)
+  }, 60_000)
+  afterAll(async () => {
+    await withReplicas?.stop()
+  })
+
+  it('goes down when a command meets the dead master, and ok again by itself once its replica serves the slot', async () => {
+    const log = captureLog()
+    const s = redisStore({
+      endpoints: { mode: 'cluster', nodes: withReplicas.nodes, tls: false },
+      describe: 'cluster',
+      log,
+    })
+    const states: string[] = []
+    s.onState((state) => states.push(state))
+    await s.connect(5000)
+    const id = newId()
+    expect(await s.put(id, makeToken())).toBe(true)
+    // The connection object stays ready: only the commands routed to the dead master's slots tell.
+    await (await withReplicas.masterOf(calculateSlot(credentialKey('', 'token', id)))).kill()
+    let failed: unknown
+    for (const deadline = Date.now() + 10_000; !failed && Date.now() < deadline; ) {
+      failed = await s.put(id, makeToken()).then(
+        () => undefined,
+        (err: unknown) => err,
+      )
+    }
+    expect(failed).toBeInstanceOf(Error)
+    expect(s.status().state).toBe('down')
+    expect(states).toEqual(['ok', 'down'])
+    const down = log.lines.filter((l) => l.msg === 'redis store down; serving from memory, reconnecting')
+    expect(down).toHaveLength(1)
+    expect(down[0]?.obj).toMatchObject({
+      redis: 'cluster',
+      err: expect.stringContaining((failed as Error).message),
+    })
+
+    // No caller command needed: the store checks the failed slot until it is served again.
+    await eventually(() => expect(s.status().state).toBe('ok'), 20_000)
+    expect(states).toEqual(['ok', 'down', 'ok'])
+    const later = makeToken()
+    expect(await s.put(id, later)).toBe(true)
+    expect(await s.get(id)).toEqual(later)
+  }, 40_000)
 })

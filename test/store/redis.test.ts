@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
+import { createFleetClock } from '../../src/core/clock.js'
 import { type RedisStoreOptions, type RedisTokenStore, redactUrl } from '../../src/store/redis.js'
 import { captureLog } from '../helpers/capture-log.js'
 import { legacyBrakeKey, signedBrake } from '../helpers/legacy-brake.js'
-import { createManualClock } from '../helpers/manual-clock.js'
+import { createManualClock, shiftableClock } from '../helpers/manual-clock.js'
 import { deleteKeys, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
 import { startRedisProxy } from '../helpers/redis-proxy.js'
 import { redisStore } from '../helpers/redis-store.js'
@@ -501,6 +502,27 @@ describe('redis store: the injected clock', () => {
     // Redis still holds the key (its TTL runs on Redis's own time); the store no longer serves it.
     expect(await admin.exists(`${keyPrefix}{${id}}:token`)).toBe(1)
     expect(await s.get(id)).toBeUndefined()
+  })
+
+  it('measures the fleet clock before it says ok again, so what listens for ok reads times on the new offset', async () => {
+    const p = await proxy()
+    // Real timers, and a reading that this test moves while Redis is away.
+    const base = shiftableClock()
+    const fleetClock = createFleetClock(base)
+    const s = make({ url: p.url, fleetClock })
+    await s.connect()
+    expect(Math.abs(fleetClock.offsetMs())).toBeLessThan(1000)
+    const offsetsAtOk: number[] = []
+    s.onState((state) => {
+      if (state === 'ok') offsetsAtOk.push(fleetClock.offsetMs())
+    })
+    await p.stop()
+    await eventually(() => expect(s.status().state).toBe('down'))
+    base.shift(5 * 60_000)
+    await p.start()
+    await eventually(() => expect(s.status().state).toBe('ok'), 6000)
+    expect(offsetsAtOk).toHaveLength(1)
+    expect(Math.abs((offsetsAtOk[0] ?? 0) + 5 * 60_000)).toBeLessThan(1000)
   })
 
   it('waits for a Redis that is down on that clock too: connect() gives up when it says so', async () => {
