@@ -146,6 +146,9 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
       }
     }
     arm()
+    // The store may be back already, its return (and the resync it began) past while this mint
+    // unwound: then nothing else would write the token back.
+    if (!saved && held?.token === token && store.status().state === 'ok') void resync()
   }
 
   /**
@@ -317,6 +320,21 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     }
   }
 
+  /** The store is back: write the held token if it missed it, else take what it has. */
+  async function resync(): Promise<void> {
+    const token = held?.token
+    if (!held?.unsaved || !token || remainingMs(token, now()) <= 0) return takeStored()
+    try {
+      const written = await store.put(id, token)
+      markSaved(token)
+      if (written) log.info({ credential: id }, 'wrote the held token to the store after it came back')
+      // Fenced: another replica stored a newer token meanwhile; take it.
+      else await takeStored()
+    } catch {
+      // Still down; the next 'ok' tries again.
+    }
+  }
+
   /**
    * A token `accept` takes. The shared run may have been started for another need (joined someone
    * else's mint) and hand back a token this one does not take: then one more go, when `worthAnother`.
@@ -447,20 +465,7 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
 
     takeStored,
 
-    /** The store is back: write the held token if it missed it, else take what it has. */
-    async resync(): Promise<void> {
-      const token = held?.token
-      if (!held?.unsaved || !token || remainingMs(token, now()) <= 0) return takeStored()
-      try {
-        const written = await store.put(id, token)
-        markSaved(token)
-        if (written) log.info({ credential: id }, 'wrote the held token to the store after it came back')
-        // Fenced: another replica stored a newer token meanwhile; take it.
-        else await takeStored()
-      } catch {
-        // Still down; the next 'ok' tries again.
-      }
-    },
+    resync,
 
     /** No more background refreshes (drain, close). */
     stopTimer(): void {

@@ -118,6 +118,20 @@ describe('warm-up', () => {
   })
 })
 
+describe('a token the store missed', () => {
+  it('is written back at once when the store already says ok again by the time the mint has unwound', async () => {
+    const { manager, store, started, clock } = setup()
+    // The write fails, yet the store reports ok: its outage ended (and its return's resync ran)
+    // while this mint was still unwinding.
+    vi.spyOn(store, 'put').mockRejectedValueOnce(new Error('Connection is closed.'))
+    await started()
+    await clock.flush()
+    expect(store.status().state).toBe('ok')
+    expect(manager.peek('ims')?.accessToken).toBe('ims-1')
+    expect((await store.get('ims'))?.accessToken).toBe('ims-1')
+  })
+})
+
 describe('reconfigure', () => {
   it('warms many added credentials a few at a time, from one read of the store', async () => {
     const { manager, upstream, clock, store, started } = setup({ credentials: ['a'] })
