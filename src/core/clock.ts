@@ -28,10 +28,17 @@ export interface FleetClock extends Clock {
   readonly base: Clock
   offsetMs(): number
   setOffset(ms: number): void
+  /**
+   * Called with the change (ms) each time the offset changes: every reading of "now" moved by that
+   * much, so a time stamped on the old reading names a moment `deltaMs` off. Returns a function that
+   * stops the calls.
+   */
+  onShift(listener: (deltaMs: number) => void): () => void
 }
 
 export function createFleetClock(base: Clock = systemClock): FleetClock {
   let offset = 0
+  const listeners = new Set<(deltaMs: number) => void>()
   return {
     base,
     now: () => base.now() + offset,
@@ -40,10 +47,19 @@ export function createFleetClock(base: Clock = systemClock): FleetClock {
     sleep: (ms) => base.sleep(ms),
     offsetMs: () => offset,
     setOffset(ms) {
+      const delta = ms - offset
       offset = ms
+      if (delta !== 0) for (const listener of [...listeners]) listener(delta)
+    },
+    onShift(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
     },
   }
 }
+
+/** Whether `clock` is a fleet clock, whose reading moves when its offset is measured anew. */
+export const isFleetClock = (clock: Clock): clock is FleetClock => 'onShift' in clock
 
 /** Sleeps on `clock`, waking early (and quietly) when `signal` aborts. */
 export function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {

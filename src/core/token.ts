@@ -66,6 +66,28 @@ export function unprintableField(t: {
 
 export const lifetimeMs = (token: Token): number => token.expiresAt - token.mintedAt
 
+/**
+ * The token with every time it carries moved by `deltaMs`: the same moments read on a clock whose
+ * reading moved by that much (see FleetClock.onShift).
+ */
+export function restamped(token: Token, deltaMs: number): Token {
+  const { generation } = token
+  return {
+    ...token,
+    mintedAt: token.mintedAt + deltaMs,
+    expiresAt: token.expiresAt + deltaMs,
+    ...(generation
+      ? {
+          generation: {
+            ...generation,
+            since: generation.since + deltaMs,
+            startedAt: generation.startedAt + deltaMs,
+          },
+        }
+      : {}),
+  }
+}
+
 /** The only form in which a token may appear in a log line. */
 export function fingerprint(secret: string): string {
   return createHash('sha256').update(secret).digest('hex').slice(0, 8)

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events'
-import { type Clock, systemClock } from '../core/clock.js'
+import { type Clock, isFleetClock, systemClock } from '../core/clock.js'
 import { type Credential, secretsOf, settingsDigest } from '../core/credential.js'
 import type { Mint } from '../core/grant.js'
 import type { Logger } from '../core/logger.js'
@@ -26,6 +26,10 @@ export interface TokenManagerOptions {
   log: Logger
   refreshMargin: number
   upstreamTimeoutMs: number
+  /**
+   * The time tokens are stamped and judged on. A fleet clock (set to Redis TIME) may move: what was
+   * stamped on its old reading moves with it (see the units' restamp).
+   */
   clock?: Clock
   random?: () => number
   events?: ManagerEvents
@@ -54,15 +58,16 @@ export function createTokenManager(opts: TokenManagerOptions) {
   let draining = false
   let started = false
   let warming: Promise<void> | undefined
+  const clock = opts.clock ?? systemClock
   const deps = {
     store,
     mintFor: opts.mintFor,
-    clock: opts.clock ?? systemClock,
+    clock,
     random: opts.random ?? Math.random,
     log,
     events: opts.events,
     tracer: opts.tracer ?? noopTracer,
-    notices: createNotices(opts.clock ?? systemClock),
+    notices: createNotices(clock),
     refreshMargin: opts.refreshMargin,
     lockTtlMs: LOCK_LEASE_MS,
     maxMintMs: (credential: Credential) => worstMintMs(opts.upstreamTimeoutMs, secretsOf(credential).length),
@@ -92,6 +97,13 @@ export function createTokenManager(opts: TokenManagerOptions) {
       for (const unit of units.values()) await unit.resync()
     })()
   })
+  // The store measures the fleet clock before it reports ok, so the units have moved their stamps
+  // by the time the resync writes them back.
+  const stopRestamping = isFleetClock(clock)
+    ? clock.onShift((deltaMs) => {
+        for (const unit of units.values()) unit.restamp(deltaMs)
+      })
+    : () => {}
 
   /**
    * Warms `list`: what the fleet holds for all of them in a few round trips (not one each; when that
@@ -210,6 +222,7 @@ export function createTokenManager(opts: TokenManagerOptions) {
     /** Stops timers and in-flight upstream calls; locks are released as their mints unwind. */
     async close(): Promise<void> {
       abort.abort()
+      stopRestamping()
       for (const unit of units.values()) unit.stopTimer()
       await Promise.all([...[...units.values()].map((unit) => unit.settled()), ...retiring])
     },

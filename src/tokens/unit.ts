@@ -6,7 +6,7 @@ import type { Logger } from '../core/logger.js'
 import type { MintReason } from '../core/mint-reason.js'
 import { marginStart, refreshAt } from '../core/schedule.js'
 import type { TokenStore } from '../core/store.js'
-import { fingerprint, lifetimeMs, type Token } from '../core/token.js'
+import { fingerprint, lifetimeMs, restamped, type Token } from '../core/token.js'
 import type { Tracer } from '../core/tracer.js'
 import { type ManagerEvents, mintWithRetries } from './attempts.js'
 import { afterFailure, asUpstreamError, brakeAfter, type Failing } from './brake.js'
@@ -67,11 +67,17 @@ interface Held {
  */
 export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   const { store, clock, log, signal } = deps
-  /** Written by configure(). `since`, `digest`: the generation a mint with them stamps its token with. */
+  /**
+   * Written by configure() (and its `since` moved by restamp()). `since`, `digest`: the generation a
+   * mint with them stamps its token with.
+   */
   let settings = settingsFor(initial)
   /** Written by useSecret(): the first secret that worked, kept until the next reload. */
   let secret = 0
-  /** Written by setHeld(). `unsaved`: the store missed it; written back when it returns. */
+  /**
+   * Written by setHeld(). `unsaved`: minted here and missed by the store; written back when it
+   * returns, re-stamped first if the fleet clock moved meanwhile (restamp()).
+   */
   let held: Held | undefined
   /** Written by setFailing(). */
   let failing: Failing | undefined
@@ -336,6 +342,22 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
   }
 
   /**
+   * The fleet clock's reading moved by `deltaMs` (its offset to Redis TIME measured anew): what this
+   * unit stamped on the old reading moves with it, so it names the same moments. A token the store
+   * holds is the fleet's and keeps its times; one minted here that the store missed (Redis
+   * unreachable, the offset unknown) is re-stamped, in memory and so when written back.
+   */
+  function restamp(deltaMs: number): void {
+    settings.since += deltaMs
+    if (held) {
+      const token = held.unsaved ? restamped(held.token, deltaMs) : held.token
+      setHeld({ ...held, token, refreshedAt: held.refreshedAt + deltaMs })
+    }
+    // The refresh moment moved with them; a refresh under way arms the next one itself.
+    if (timer) arm()
+  }
+
+  /**
    * A token `accept` takes. The shared run may have been started for another need (joined someone
    * else's mint) and hand back a token this one does not take: then one more go, when `worthAnother`.
    */
@@ -466,6 +488,8 @@ export function createCredentialUnit(initial: Credential, deps: UnitDeps) {
     takeStored,
 
     resync,
+
+    restamp,
 
     /** No more background refreshes (drain, close). */
     stopTimer(): void {

@@ -1,12 +1,15 @@
 import { pathToFileURL } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { describe, expect, inject, it, onTestFinished } from 'vitest'
+import { credentialKey } from '../../src/store/redis.js'
 import { freePort, waitForLine, waitForStatus } from '../../tools/process.js'
 import { auth, baseEnv, brokerDocument, IMS_CLIENT_ID, SECRETS, writeConfig } from '../helpers/broker.js'
-import { askToken, useFleet } from '../helpers/fleet.js'
-import { createManualClock } from '../helpers/manual-clock.js'
-import { deleteKeys } from '../helpers/redis-keys.js'
+import { askToken, refresh, tokenOf, useFleet } from '../helpers/fleet.js'
+import { createManualClock, shiftableClock } from '../helpers/manual-clock.js'
+import { deleteKeys, redisClient } from '../helpers/redis-keys.js'
+import { startRedisProxy } from '../helpers/redis-proxy.js'
 import { startServer } from '../helpers/server-process.js'
+import { eventually } from '../store/contract.js'
 
 const redisUrl = inject('redisUrl')
 const FIVE_MINUTES = 5 * 60_000
@@ -50,6 +53,57 @@ describe('the fleet clock', () => {
       expect(Math.abs((due[0] ?? 0) - (due[1] ?? 0))).toBeLessThan(60_000)
     },
   )
+
+  it('a replica 5 minutes ahead that starts with Redis unreachable re-stamps what it minted once it reads Redis TIME: served, stored and read elsewhere with its real lifetime', async () => {
+    fleet.sim.behave(IMS_CLIENT_ID, { expiresIn: 300 })
+    const proxy = await startRedisProxy(redisUrl)
+    onTestFinished(() => proxy.close())
+    await proxy.stop()
+    // Real timers (the store's waits and reconnects), a reading 5 minutes ahead.
+    const clock = shiftableClock()
+    clock.shift(FIVE_MINUTES)
+    const ahead = await fleet.replica({ REDIS_URL: proxy.url }, { clock })
+    expect(ahead.store.status().state).toBe('down')
+    // Minted and timed on its own clock, which it cannot tell is off yet.
+    expect(await expiresIn(ahead)).toBeGreaterThan(290)
+    expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(1)
+
+    await proxy.start()
+    const redis = redisClient(redisUrl)
+    onTestFinished(async () => {
+      await redis.quit()
+    })
+    const key = credentialKey(fleet.prefix, 'token', 'adobe-ims')
+    await eventually(async () => expect(await redis.exists(key)).toBe(1), 10_000)
+    expect(ahead.store.status().state).toBe('ok')
+    // Written back re-stamped: minted now and expiring 5 minutes from now on Redis's time, not 10.
+    const ttl = await redis.pttl(key)
+    expect(ttl).toBeGreaterThan(290_000)
+    expect(ttl).toBeLessThanOrEqual(300_000)
+    expect(Math.abs(Number(await redis.hget(key, 'm')) - Date.now())).toBeLessThan(10_000)
+    const left = await expiresIn(ahead)
+    expect(left).toBeGreaterThan(290)
+    expect(left).toBeLessThanOrEqual(300)
+
+    // A replica whose clock is right takes that token as it is, and counts the same expiry.
+    const right = await fleet.replica()
+    expect(fleet.sim.mints(IMS_CLIENT_ID)).toBe(1)
+    expect(await tokenOf(right)).toBe(await tokenOf(ahead))
+    expect(Math.abs((await expiresIn(right)) - (await expiresIn(ahead)))).toBeLessThanOrEqual(1)
+    // And they would refresh together (each replica's own jitter apart), not 5 minutes apart.
+    const due = [ahead, right].map((app) => app.tokens.status('adobe-ims').nextRefreshAt ?? 0)
+    expect(Math.abs((due[0] ?? 0) - (due[1] ?? 0))).toBeLessThan(10_000)
+
+    // Its settings' start moved too: a token it mints now does not fence out (by the generation
+    // fence) one the fleet mints after it.
+    const fromAhead = await refresh(ahead, await tokenOf(ahead))
+    expect(fromAhead.statusCode).toBe(200)
+    await eventually(async () => expect(await tokenOf(right)).toBe(fromAhead.json().access_token), 1000)
+    const fromRight = await refresh(right, fromAhead.json().access_token)
+    expect(fromRight.statusCode).toBe(200)
+    expect(await redis.hget(key, 'm')).toBe(String(right.tokens.peek('adobe-ims')?.mintedAt))
+    await eventually(async () => expect(await tokenOf(ahead)).toBe(fromRight.json().access_token), 1000)
+  })
 })
 
 /** The same, with real broker processes whose wall clocks are shifted 5 minutes (a preloaded module). */
