@@ -1,4 +1,5 @@
 import calculateSlot from 'cluster-key-slot'
+import { Cluster } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
 import { credentialKey } from '../../src/store/redis.js'
 import { type RedisCluster, startCluster } from '../../tools/redis-topology.js'
@@ -16,14 +17,19 @@ afterAll(async () => {
 
 fleetSuite('a Redis Cluster', () => ({
   env: () => ({ REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',') }),
+  client: () => new Cluster(cluster.nodes),
   async killMaster(prefix, id) {
     const slot = calculateSlot(credentialKey(prefix, 'token', id))
     const old = await cluster.masterOf(slot)
     await old.kill()
-    await eventually(async () => {
-      const now = await cluster.masterOf(slot)
-      if (now.port === old.port) throw new Error('not failed over yet')
-    }, 20_000)
-    await cluster.waitOk()
+    return {
+      async takenOver() {
+        await eventually(async () => {
+          const now = await cluster.masterOf(slot)
+          if (now.port === old.port) throw new Error('not failed over yet')
+        }, 20_000)
+        await cluster.waitOk()
+      },
+    }
   },
 }))

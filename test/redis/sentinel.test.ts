@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
 import { type SentinelGroup, startSentinelGroup } from '../../tools/redis-topology.js'
 import { eventually } from '../store/contract.js'
@@ -17,12 +18,17 @@ fleetSuite('Redis behind Sentinel', () => ({
     REDIS_SENTINELS: group.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
     REDIS_SENTINEL_MASTER: group.master,
   }),
+  client: () => new Redis({ sentinels: group.sentinels, name: group.master }),
   async killMaster() {
     const old = await group.currentMaster()
     await old.kill()
-    await eventually(async () => {
-      const now = await group.currentMaster()
-      if (now.port === old.port) throw new Error('not failed over yet')
-    }, 20_000)
+    return {
+      async takenOver() {
+        await eventually(async () => {
+          const now = await group.currentMaster()
+          if (now.port === old.port) throw new Error('not failed over yet')
+        }, 20_000)
+      },
+    }
   },
 }))
