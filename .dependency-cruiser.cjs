@@ -45,6 +45,29 @@ module.exports = {
       to: { path: '@opentelemetry/' },
     },
     {
+      name: 'redis-store-only-by-dynamic-import',
+      comment:
+        'plugins/store.ts imports the Redis store when a Redis mode is set; a static import would load ioredis in every broker.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/store/redis' },
+      to: { path: '^src/store/redis', dependencyTypesNot: ['dynamic-import', 'type-only'] },
+    },
+    {
+      name: 'ioredis-only-in-the-redis-store',
+      comment: 'Loaded with the Redis store, only when a Redis mode is set.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/store/redis' },
+      to: { path: 'node_modules/ioredis/' },
+    },
+    {
+      name: 'undici-by-its-parts',
+      comment:
+        "undici's index loads the whole library (fetch, WebSocket, caches, mocks): upstreams/undici.ts loads the parts the broker uses. Types may come from the index.",
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/upstreams/undici\\.ts$' },
+      to: { path: 'node_modules/undici/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'nothing-imports-the-top',
       comment: 'app.ts builds the app; server.ts is the process. Only server.ts imports app.ts.',
       severity: 'error',

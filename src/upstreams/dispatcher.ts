@@ -1,5 +1,6 @@
-import { Agent, type Dispatcher, EnvHttpProxyAgent, Pool } from 'undici'
+import type { Dispatcher } from 'undici'
 import { EgressProxyError, transportCode } from './transport-errors.js'
+import { Agent, EnvHttpProxyAgent, Pool } from './undici.js'
 
 /** Where upstream requests go through, as HTTPS_PROXY, HTTP_PROXY and NO_PROXY say (config/proxy.ts). */
 export interface EgressProxy {

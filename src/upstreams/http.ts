@@ -1,4 +1,4 @@
-import { type Dispatcher, request } from 'undici'
+import type { Dispatcher } from 'undici'
 import { MAX_RETRY_AFTER_MS } from '../core/backoff.js'
 import { type Clock, systemClock } from '../core/clock.js'
 import { PLAIN_CODE, UpstreamError } from '../core/failure.js'
@@ -77,9 +77,11 @@ async function postOnce(post: TokenPost, deps: UpstreamDeps, signal?: AbortSigna
 
   let res: Dispatcher.ResponseData
   try {
+    const target = new URL(post.url)
     res = await untilAborted(
-      request(post.url, {
-        dispatcher: deps.dispatcher,
+      deps.dispatcher.request({
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
         method: 'POST',
         headers: { ...post.headers, accept: 'application/json' },
         body: post.body,
