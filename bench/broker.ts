@@ -96,9 +96,10 @@ export interface BrokerOptions {
   name: string
   simUrl: string
   creds: BenchCredential[]
-  redisUrl: string
-  keyPrefix: string
-  encryptionKey: string
+  /** Unset: no REDIS_URL, so the in-memory store (one replica), as the demo runs. */
+  redisUrl?: string
+  keyPrefix?: string
+  encryptionKey?: string
   /** Extra node flags, e.g. --max-semi-space-size=16. */
   nodeArgs?: string[]
   /** The server script; default brokerEntry(). */
@@ -140,9 +141,9 @@ export async function spawnBroker(opts: BrokerOptions, configPath?: string): Pro
     PORT: String(port),
     HOST: '127.0.0.1',
     BROKER_CONFIG: configPath ?? writeConfig(opts.simUrl, opts.creds),
-    REDIS_URL: opts.redisUrl,
-    REDIS_KEY_PREFIX: opts.keyPrefix,
-    TOKEN_ENCRYPTION_KEY: opts.encryptionKey,
+    ...(opts.redisUrl === undefined ? {} : { REDIS_URL: opts.redisUrl }),
+    ...(opts.keyPrefix === undefined ? {} : { REDIS_KEY_PREFIX: opts.keyPrefix }),
+    ...(opts.encryptionKey === undefined ? {} : { TOKEN_ENCRYPTION_KEY: opts.encryptionKey }),
     LOG_LEVEL: 'warn',
     BENCH_IMS_SECRET: SECRETS.ims,
     BENCH_EQP_SECRET: SECRETS.eqp,

@@ -9,8 +9,8 @@ function num(name: string, fallback: number, min: number, max: number): number {
   return n
 }
 
-export type Phase = 'fleet' | 'scale' | 'hot' | 'growth' | 'memory' | 'client' | 'tls'
-const PHASES: readonly Phase[] = ['fleet', 'scale', 'hot', 'growth', 'memory', 'client', 'tls']
+export type Phase = 'idle' | 'fleet' | 'scale' | 'hot' | 'growth' | 'memory' | 'client' | 'tls'
+const PHASES: readonly Phase[] = ['idle', 'fleet', 'scale', 'hot', 'growth', 'memory', 'client', 'tls']
 
 export interface BenchConfig {
   rounds: number
@@ -31,6 +31,9 @@ export interface BenchConfig {
     /** The simulator's delay before each token answer, ms. */
     latencyMs: number
   }
+  /** The idle phase: how long each process idles before its RSS is read, and how many runs. */
+  idleS: number
+  idleRounds: number
   phases: Set<Phase>
   /** Before each measured run, wait up to this long for other processes to go quiet. */
   quietS: number
@@ -62,6 +65,8 @@ export function benchConfig(): BenchConfig {
       lifetimeS: num('BENCH_FLEET_SCALE_LIFETIME', 30, 10, 3600),
       latencyMs: num('BENCH_FLEET_SCALE_LATENCY_MS', 50, 0, 5000),
     },
+    idleS: num('BENCH_IDLE_SECONDS', 20, 1, 600),
+    idleRounds: num('BENCH_IDLE_ROUNDS', 3, 1, 20),
     phases: new Set(phases as Phase[]),
     quietS: num('BENCH_QUIET_WAIT', 0, 0, 600),
   }

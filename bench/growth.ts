@@ -168,7 +168,8 @@ export interface MemoryResult {
 
 export const vmRssMb = (pid: number) => procStatusMb(pid, 'VmRSS')
 
-function procStatusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+/** A memory figure of /proc/<pid>/status (Linux), in MB (MiB). */
+export function procStatusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1]
   if (kb === undefined) throw new Error(`no ${field} in /proc/${pid}/status`)

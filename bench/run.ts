@@ -8,7 +8,8 @@ import { benchConfig } from './config.js'
 import { CONTENDED_CORES } from './cpu.js'
 import { type FleetResult, fleet } from './fleet.js'
 import { type GrowthResult, growth, type MemoryResult, memory } from './growth.js'
-import { type Ctx, type HotPathResult, hotPath, TARGETS } from './hot-path.js'
+import { type Ctx, type HotPathResult, hotPath, median, TARGETS } from './hot-path.js'
+import { type IdleResult, idle } from './idle.js'
 import { hasErrors, type LoadResult } from './load.js'
 import { findRedis } from './redis.js'
 import { machine, type Target, table, writeResults } from './report.js'
@@ -17,17 +18,19 @@ import { printScale, scaleTargets } from './scale-report.js'
 import { type TlsResult, tlsPhase } from './tls.js'
 
 /**
- * `npm run bench`: builds (package.json), then measures the broker as a separate process against
- * a bare Fastify route (also on the broker's own Fastify settings and logger) and a bare node:http
- * server, checks the fleet's one-mint-per-event promise, measures a fleet at scale (mints per cycle,
- * upstream requests in flight, Redis commands, start on stored tokens, RSS), growth with the number of
- * credentials and memory, prints a table, and writes bench/results/.
+ * `npm run bench`: builds (package.json), then measures the broker as a separate process: its RSS
+ * when idle (against a bare Fastify with a pino logger), its hot path against a bare Fastify route
+ * (also on the broker's own Fastify settings and logger) and a bare node:http server, the fleet's
+ * one-mint-per-event promise, a fleet at scale (mints per cycle, upstream requests in flight, Redis
+ * commands, start on stored tokens, RSS), growth with the number of credentials and memory under
+ * load; prints a table, and writes bench/results/.
  * Settings (env): BENCH_ROUNDS (3), BENCH_DURATION (10 s), BENCH_WARMUP (2 s), BENCH_CONNECTIONS (64),
  * BENCH_PACED_SECONDS (5; 0 = off), BENCH_GROWTH_ROUNDS (2), BENCH_GROWTH_DURATION (5 s),
- * BENCH_MEMORY_SECONDS (60), BENCH_PHASES (fleet,scale,hot,growth,memory,client,tls or none; client
- * settings in bench/client.ts), the scale phase's BENCH_FLEET_SCALE_REPLICAS (5),
- * BENCH_FLEET_SCALE_CREDENTIALS (1000), BENCH_FLEET_SCALE_CYCLES (3), BENCH_FLEET_SCALE_LIFETIME (30 s
- * token lifetime) and BENCH_FLEET_SCALE_LATENCY_MS (50: the simulator's answer delay),
+ * BENCH_MEMORY_SECONDS (60), BENCH_IDLE_SECONDS (20), BENCH_IDLE_ROUNDS (3), BENCH_PHASES
+ * (idle,fleet,scale,hot,growth,memory,client,tls or none; client settings in bench/client.ts), the
+ * scale phase's BENCH_FLEET_SCALE_REPLICAS (5), BENCH_FLEET_SCALE_CREDENTIALS (1000),
+ * BENCH_FLEET_SCALE_CYCLES (3), BENCH_FLEET_SCALE_LIFETIME (30 s token lifetime) and
+ * BENCH_FLEET_SCALE_LATENCY_MS (50: the simulator's answer delay),
  * BENCH_QUIET_WAIT (0 s: wait up to this long for other processes to leave
  * the CPU before each run), BENCH_BROKER_ENTRY (another build's server.js), BENCH_NODE_ARGS (node
  * flags for every broker). bench/ab.ts compares two builds.
@@ -37,6 +40,7 @@ const P99_TARGET_MS = 5
 const RATIO_TARGET = 0.9
 const GROWTH_TOLERANCE = 0.1
 const RSS_TARGET_MB = 120
+const IDLE_RSS_TARGET_MB = 70
 
 const out = (line = '') => process.stdout.write(`${line}\n`)
 const f0 = (n: number) => n.toFixed(0)
@@ -58,6 +62,7 @@ interface Results {
   redis: string
   loadAverageAtStart: number[]
   loadAverageAtEnd?: number[]
+  idle?: IdleResult
   hotPath?: HotPathResult
   tls?: TlsResult
   fleet?: FleetResult
@@ -101,6 +106,12 @@ async function main(): Promise<void> {
     errors: false,
   }
 
+  if (cfg.phases.has('idle')) {
+    out(
+      `\n== idle: RSS ${cfg.idleS} s after ready, in-memory store, an IMS and an EQP credential (the demo's setup), vs bare Fastify + pino`,
+    )
+    results.idle = await idle(ctx)
+  }
   if (cfg.phases.has('fleet')) {
     out('\n== fleet: 3 replicas on one Redis')
     results.fleet = await fleet(ctx, sim)
@@ -166,6 +177,14 @@ function allRuns(r: Results): LoadResult[] {
 
 function evaluate(r: Results): Target[] {
   const targets: Target[] = []
+  const idle = r.idle
+  targets.push({
+    name: `idle RSS < ${IDLE_RSS_TARGET_MB} MB (in-memory, demo's 2 credentials)`,
+    pass: idle ? idle.median.brokerMb < IDLE_RSS_TARGET_MB : undefined,
+    detail: idle
+      ? `median ${idle.median.brokerMb.toFixed(1)} MB of ${idle.broker.length} runs (${idle.broker.map((x) => x.rssMb.toFixed(1)).join(', ')}) after ${idle.idleSeconds} s; bare Fastify + pino ${idle.median.referenceMb.toFixed(1)} MB`
+      : 'idle phase not run',
+  })
   const h = r.hotPath
   targets.push({
     name: `broker >= ${RATIO_TARGET}x bare Fastify req/s`,
@@ -213,6 +232,33 @@ function printSummary(r: Results): void {
   out(
     `machine: ${r.machine.cpus} x ${r.machine.cpuModel}, ${r.machine.totalMemMb} MB, node ${r.machine.node}, ${r.machine.os}`,
   )
+  const idle = r.idle
+  if (idle) {
+    out(
+      `\nidle: ${idle.credentials} credentials, in-memory store, VmRSS ${idle.idleSeconds} s after ready (MB)${idle.extraCaCerts ? '; NODE_EXTRA_CA_CERTS set' : ''}`,
+    )
+    out(
+      table(
+        ['process', 'median RSS', 'runs', 'peak (VmHWM)', 'heap used'],
+        [
+          [
+            'broker',
+            idle.median.brokerMb.toFixed(1),
+            idle.broker.map((x) => x.rssMb.toFixed(1)).join(' '),
+            median(idle.broker.map((x) => x.hwmMb)).toFixed(1),
+            idle.broker.map((x) => x.heapUsedMb?.toFixed(1) ?? '?').join(' '),
+          ],
+          [
+            'bare Fastify + pino',
+            idle.median.referenceMb.toFixed(1),
+            idle.reference.map((x) => x.rssMb.toFixed(1)).join(' '),
+            median(idle.reference.map((x) => x.hwmMb)).toFixed(1),
+            '',
+          ],
+        ],
+      ),
+    )
+  }
   const h = r.hotPath
   if (h) {
     out(
