@@ -89,4 +89,4 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["node", "-e", "const e=process.env,s=!!e.TLS_CERT_FILE;require(s?'node:https':'node:http').get({host:'127.0.0.1',port:e.PORT||8080,path:'/healthz',rejectUnauthorized:false,timeout:2500},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).on('timeout',()=>process.exit(1))"]
 # The node flags are those of src/node-flags.ts (test/docker/static.test.ts keeps them in step).
-CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/server.js"]
+CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "--v8-pool-size=1", "dist/server.js"]

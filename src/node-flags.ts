@@ -11,7 +11,14 @@
  * - `--heap-growing-percent=50`: the next full GC comes when the old generation has grown by half
  *   rather than by several times; a loaded broker promotes little garbage, so that is one short
  *   mark-compact now and then.
- * What they save and cost is measured, not assumed: docs/performance.md (Memory), `npm run bench`,
- * `node --import tsx bench/ab.ts`.
+ * - `--v8-pool-size=1`: one V8 worker thread for background GC and compilation instead of four. A
+ *   broker runs on about one core (its container limit), where more workers only take turns; and
+ *   each worker's allocator arena can keep what a start-up compile job freed for the process's life.
+ * What they save and cost is measured, not assumed: docs/performance.md (Memory, Footprint),
+ * `npm run bench`, `node --import tsx bench/ab.ts`.
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50']
+export const NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=4',
+  '--heap-growing-percent=50',
+  '--v8-pool-size=1',
+]
