@@ -107,6 +107,8 @@ export interface BrokerOptions {
   readyTimeoutMs?: number
   /** Extra environment, e.g. TLS_CERT_FILE and TLS_KEY_FILE (the URL is then https), or OTEL_EXPORTER_OTLP_ENDPOINT. */
   env?: Record<string, string>
+  /** Variables of the bench's own environment the broker does not inherit. */
+  unset?: readonly string[]
 }
 
 export interface Broker {
@@ -136,7 +138,7 @@ export function writeConfig(simUrl: string, creds: BenchCredential[]): string {
 export async function spawnBroker(opts: BrokerOptions, configPath?: string): Promise<Broker> {
   const port = await freePort()
   const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of BROKER_VARS) delete env[name]
+  for (const name of [...BROKER_VARS, ...(opts.unset ?? [])]) delete env[name]
   Object.assign(env, {
     PORT: String(port),
     HOST: '127.0.0.1',

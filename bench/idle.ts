@@ -28,8 +28,8 @@ export interface IdleResult {
   /** Bare Fastify with a pino logger on the same node flags (bench/targets/fastify-pino.mjs). */
   reference: IdleRun[]
   median: { brokerMb: number; referenceMb: number }
-  /** NODE_EXTRA_CA_CERTS was set: every node process parses that file at start, each paying for it. */
-  extraCaCerts: boolean
+  /** The bench's NODE_EXTRA_CA_CERTS, left out of this phase (see idle()). */
+  extraCaCertsLeftOut: boolean
 }
 
 /**
@@ -39,12 +39,14 @@ export interface IdleResult {
  * the heap a few seconds after start-up settles. Each round also measures a bare Fastify with a pino
  * logger the same way: what the framework alone holds. Medians over BENCH_IDLE_ROUNDS fresh processes,
  * since a background compiler thread sometimes leaves allocator pages behind for the process's life.
+ * NODE_EXTRA_CA_CERTS, if the bench has it, is not passed on: Node parses that file at start in every
+ * process, so it measures the machine's CA bundle rather than the broker (docs/performance.md).
  */
 export async function idle(ctx: Ctx): Promise<IdleResult> {
-  const extraCaCerts = !!process.env.NODE_EXTRA_CA_CERTS
-  if (extraCaCerts) {
+  const extraCaCertsLeftOut = !!process.env.NODE_EXTRA_CA_CERTS
+  if (extraCaCertsLeftOut) {
     ctx.log(
-      '  NODE_EXTRA_CA_CERTS is set: each process below (broker and reference) parses that file at start and holds the certificates',
+      '  NODE_EXTRA_CA_CERTS is left out of this phase: every node process would parse that file at start, broker and reference alike',
     )
   }
   const creds = credentials('idle', 2, 'mixed')
@@ -69,8 +71,17 @@ export async function idle(ctx: Ctx): Promise<IdleResult> {
       brokerMb: median(broker.map((x) => x.rssMb)),
       referenceMb: median(reference.map((x) => x.rssMb)),
     },
-    extraCaCerts,
+    extraCaCertsLeftOut,
   }
+}
+
+/** Not passed on to the processes of this phase (see idle()). */
+const LEFT_OUT = ['NODE_EXTRA_CA_CERTS'] as const
+
+function withoutLeftOut(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = { ...env }
+  for (const name of LEFT_OUT) delete kept[name]
+  return kept
 }
 
 const readRun = (pid: number): IdleRun => ({
@@ -81,7 +92,7 @@ const readRun = (pid: number): IdleRun => ({
 /** A fresh broker, idle for BENCH_IDLE_SECONDS past ready. */
 async function idleBroker(ctx: Ctx, creds: BenchCredential[], configPath: string): Promise<IdleRun> {
   const b = await spawnBroker(
-    { name: 'broker-idle', simUrl: ctx.simUrl, creds, env: { LOG_LEVEL: 'info' } },
+    { name: 'broker-idle', simUrl: ctx.simUrl, creds, env: { LOG_LEVEL: 'info' }, unset: LEFT_OUT },
     configPath,
   )
   try {
@@ -103,7 +114,7 @@ async function idleReference(idleS: number): Promise<IdleRun> {
     'fastify-pino',
     process.execPath,
     [...NODE_FLAGS, ...extraNodeArgs(), 'bench/targets/fastify-pino.mjs'],
-    { env: { ...process.env, PORT: String(port) } },
+    { env: { ...withoutLeftOut(process.env), PORT: String(port) } },
   )
   try {
     await waitForStatus(`http://127.0.0.1:${port}/healthz`, { child, timeoutMs: 30_000 })

@@ -235,7 +235,7 @@ function printSummary(r: Results): void {
   const idle = r.idle
   if (idle) {
     out(
-      `\nidle: ${idle.credentials} credentials, in-memory store, VmRSS ${idle.idleSeconds} s after ready (MB)${idle.extraCaCerts ? '; NODE_EXTRA_CA_CERTS set' : ''}`,
+      `\nidle: ${idle.credentials} credentials, in-memory store, VmRSS ${idle.idleSeconds} s after ready (MB)${idle.extraCaCertsLeftOut ? "; the bench's NODE_EXTRA_CA_CERTS left out" : ''}`,
     )
     out(
       table(
