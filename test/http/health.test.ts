@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
+import { Client } from 'undici'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import app, { serverOptions } from '../../src/app.js'
 import type { Simulator } from '../../src/simulator/server.js'
@@ -130,9 +131,15 @@ describe('/readyz', () => {
     let url = ''
     let duringClose: { status: number; body: Ready } | undefined
     // Runs after the broker's own preClose hook (registered first) and before the listener closes.
+    // On a connection of its own: closing ends the idle keep-alive ones, so a pooled one may be gone.
     fastify.addHook('preClose', async () => {
-      const res = await fetch(`${url}/readyz`)
-      duringClose = { status: res.status, body: (await res.json()) as Ready }
+      const client = new Client(url)
+      try {
+        const res = await client.request({ path: '/readyz', method: 'GET' })
+        duringClose = { status: res.statusCode, body: (await res.body.json()) as Ready }
+      } finally {
+        await client.close()
+      }
     })
     url = await fastify.listen({ port: 0, host: '127.0.0.1' })
     await fastify.tokens.start()
