@@ -1,51 +1,24 @@
-import {
-  afterAll,
-  afterEach,
-  beforeAll,
-  beforeEach,
-  describe,
-  expect,
-  inject,
-  it,
-  onTestFinished,
-} from 'vitest'
-import type { Simulator } from '../../src/simulator/server.js'
+import { afterEach, beforeEach, describe, expect, inject, it, onTestFinished } from 'vitest'
 import { type Child, freePort, waitForStatus } from '../../tools/process.js'
-import {
-  auth,
-  baseEnv,
-  brokerDocument,
-  IMS_CLIENT_ID,
-  SECRETS,
-  startSimulator,
-  writeConfig,
-} from '../helpers/broker.js'
+import { auth, baseEnv, IMS_CLIENT_ID, SECRETS } from '../helpers/broker.js'
 import { rawConnect } from '../helpers/raw-socket.js'
 import { deleteKeys, redisClient, scanKeys, uniquePrefix } from '../helpers/redis-keys.js'
 import { startServer } from '../helpers/server-process.js'
+import { useSimulatorConfig } from '../helpers/simulator-config.js'
 
 /** The documented bound (docs/operations.md): the process is gone within 10 s of the signal. */
 const EXIT_WITHIN_MS = 10_000
 
-let sim: Simulator
-let config: { path: string; cleanup: () => Promise<void> }
-beforeAll(async () => {
-  sim = await startSimulator()
-  config = await writeConfig(brokerDocument(sim.url))
-})
-afterAll(async () => {
-  await config?.cleanup()
-  await sim?.close()
-})
+const shared = useSimulatorConfig()
 
 let server: Child | undefined
 let base = ''
 let port = 0
 beforeEach(async () => {
-  sim.reset()
+  shared.sim.reset()
   port = await freePort()
   base = `http://127.0.0.1:${port}`
-  server = startServer({ ...baseEnv(config.path), PORT: String(port), LOG_LEVEL: 'info' })
+  server = startServer({ ...baseEnv(shared.configPath), PORT: String(port), LOG_LEVEL: 'info' })
   await waitForStatus(`${base}/readyz`, { child: server, timeoutMs: 15_000 })
 })
 afterEach(async () => {
@@ -62,15 +35,15 @@ describe('the real process', () => {
       }
     ).access_token
     // The next mint takes 1.5 s upstream.
-    sim.behave(IMS_CLIENT_ID, { latencyMs: 1500 })
-    const before = sim.mints(IMS_CLIENT_ID)
+    shared.sim.behave(IMS_CLIENT_ID, { latencyMs: 1500 })
+    const before = shared.sim.mints(IMS_CLIENT_ID)
     const inflight = fetch(`${base}/v1/tokens/adobe-ims/refresh`, {
       method: 'POST',
       headers: { ...auth(SECRETS.keyAll), 'content-type': 'application/json' },
       body: JSON.stringify({ rejected_token: current }),
     })
     // In flight for real: the broker's mint has reached upstream.
-    while (sim.mints(IMS_CLIENT_ID) === before) await new Promise((r) => setTimeout(r, 10))
+    while (shared.sim.mints(IMS_CLIENT_ID) === before) await new Promise((r) => setTimeout(r, 10))
 
     const signalledAt = Date.now()
     s.signal('SIGTERM')
@@ -121,7 +94,7 @@ describe('the real process', () => {
     const prefix = uniquePrefix()
     onTestFinished(() => deleteKeys(redisUrl, prefix))
     const s = startServer({
-      ...baseEnv(config.path),
+      ...baseEnv(shared.configPath),
       PORT: String(port),
       LOG_LEVEL: 'info',
       REDIS_URL: redisUrl,

@@ -1,21 +1,11 @@
 // Without OTEL_EXPORTER_OTLP_ENDPOINT no tracing code is loaded: the real process runs with module
 // hooks that record every module it loads (helpers/loaded-modules.ts), serves a token, and stops.
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import type { Simulator } from '../../src/simulator/server.js'
-import { brokerDocument, startSimulator, writeConfig } from '../helpers/broker.js'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { modulesLoaded } from '../helpers/loaded-modules.js'
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js'
+import { useSimulatorConfig } from '../helpers/simulator-config.js'
 
-let sim: Simulator
-let config: { path: string; cleanup: () => Promise<void> }
-beforeAll(async () => {
-  sim = await startSimulator()
-  config = await writeConfig(brokerDocument(sim.url))
-})
-afterAll(async () => {
-  await config?.cleanup()
-  await sim?.close()
-})
+const shared = useSimulatorConfig()
 
 /**
  * The OpenTelemetry SDK, exporter and resources, and the broker's tracing adapter. The API package
@@ -31,7 +21,7 @@ const tracingCode = (urls: string[]) =>
 
 describe('tracing is loaded lazily', () => {
   it('without OTEL_EXPORTER_OTLP_ENDPOINT, no OpenTelemetry module and no tracing adapter is loaded', async () => {
-    const loaded = await modulesLoaded(config.path)
+    const loaded = await modulesLoaded(shared.configPath)
     // The recorder works: the broker's own modules are in the list.
     expect(loaded.some((u) => u.endsWith('/src/plugins/tracing.ts'))).toBe(true)
     expect(loaded.some((u) => u.includes('/node_modules/fastify/'))).toBe(true)
@@ -41,7 +31,7 @@ describe('tracing is loaded lazily', () => {
   it('with it, the SDK and the adapter are loaded', async () => {
     const receiver = await startOtlpReceiver()
     onTestFinished(() => receiver.close())
-    const loaded = await modulesLoaded(config.path, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })
+    const loaded = await modulesLoaded(shared.configPath, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })
     expect(loaded.some((u) => u.includes('/node_modules/@opentelemetry/sdk-trace-base/'))).toBe(true)
     expect(loaded.some((u) => u.endsWith('/src/tracing/otel.ts'))).toBe(true)
     // SIGTERM flushed the spans: the warm-up mints reached the collector.
